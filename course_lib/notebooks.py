@@ -64,8 +64,9 @@ def _describe_failure(exc: Exception) -> str:
     # papermill's PapermillExecutionError carries the cell's execution count and the exception.
     ename = getattr(exc, "ename", type(exc).__name__)
     evalue = getattr(exc, "evalue", str(exc))
-    cell = getattr(exc, "exec_count", None)
-    where = f"cell [{cell}]" if cell is not None else "a cell"
+    # cell_index counts every cell from 0 (markdown too); exec_count is what Jupyter shows as In [n].
+    index, count = getattr(exc, "cell_index", None), getattr(exc, "exec_count", None)
+    where = f"cell {index + 1} (In [{count}])" if index is not None else "a cell"
     return f"{where} raised {ename}: {evalue}".strip()
 
 
@@ -87,7 +88,6 @@ def run_lesson(path: Path, out_dir: Path, quick: bool, progress: bool = True,
         try:
             papermill.execute_notebook(
                 str(path), str(out_dir / path.name),
-                parameters={"QUICK": True} if quick else {},
                 kernel_name="python3", cwd=str(path.parent), progress_bar=progress,
                 execution_timeout=timeout_s, log_output=False,
             )

@@ -1,0 +1,59 @@
+"""The two ways to install the course (pip and conda) must agree."""
+import re
+from pathlib import Path
+
+import yaml
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _pyproject():
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def test_environment_yml_matches_pyproject():
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    assert env["channels"] == ["conda-forge"], "conda-forge only"
+    deps = env["dependencies"]
+    python = next(d for d in deps if isinstance(d, str) and d.startswith("python"))
+    version = tuple(int(x) for x in re.search(r"(\d+)\.(\d+)", python).groups())
+    minimum = tuple(int(x) for x in re.search(r">=\s*(\d+)\.(\d+)", _pyproject()["project"]["requires-python"]).groups())
+    assert version >= minimum, f"environment.yml pins {python}, pyproject requires {minimum}"
+    pip_section = next(d["pip"] for d in deps if isinstance(d, dict) and "pip" in d)
+    assert "pip" in deps
+    assert "-e .[dev]" in pip_section, "the pip section must install this repository with its dev extra"
+
+
+def test_pyproject_declares_packages_markers_and_dependencies():
+    project = _pyproject()
+    names = {re.split(r"[<>=!\[ ]", d)[0].lower() for d in project["project"]["dependencies"]}
+    for needed in ("torch", "torchvision", "numpy", "scipy", "pillow", "h5py", "matplotlib", "tqdm",
+                   "ipywidgets", "jupyterlab", "papermill"):
+        assert needed in names, f"{needed} missing from the runtime dependencies"
+    dev = {re.split(r"[<>=!\[ ]", d)[0].lower() for d in project["project"]["optional-dependencies"]["dev"]}
+    assert {"pytest", "nbval"} <= dev
+    for spec in project["project"]["dependencies"]:
+        assert "==" not in spec, f"{spec}: use ranges, not exact pins"
+    markers = " ".join(project["tool"]["pytest"]["ini_options"]["markers"])
+    assert "cuda" in markers and "slow" in markers
+    assert project["tool"]["setuptools"]["packages"]["find"]["include"] == ["course_lib*", "data_prep*"]
+
+
+def test_readme_quickstart_has_the_four_commands():
+    text = (ROOT / "README.md").read_text()
+    quick = text.split("## Quickstart", 1)[1].split("\n## ", 1)[0]
+    for command in ('pip install -e ".[dev]"', "jupyter lab notebooks/", "python -m course_lib run-notebooks",
+                    "pytest"):
+        assert command in quick, f"Quickstart lacks {command!r}"
+
+
+def test_ci_script_installs_as_the_readme_says():
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "set -euo pipefail" in ci
+    assert 'pip install -e ".[dev]"' in ci and "pytest" in ci
+    assert "COURSE_REALDATA" in ci
