@@ -36,7 +36,7 @@ SPATIAL_KEYS = ("rgb", "depth", "valid", "raw_depth")
 
 def normalize_image(rgb) -> torch.Tensor:
     """(H, W, 3) uint8 RGB (numpy or tensor) -> (3, H, W) float32, ImageNet-normalised."""
-    rgb = torch.as_tensor(np.ascontiguousarray(rgb) if isinstance(rgb, np.ndarray) else rgb)
+    rgb = torch.from_numpy(np.array(rgb)) if isinstance(rgb, np.ndarray) else torch.as_tensor(rgb)  # a copy
     if rgb.ndim != 3 or rgb.shape[-1] != 3:
         raise ValueError(f"normalize_image expects an (H, W, 3) RGB image, got shape {tuple(rgb.shape)}")
     x = rgb.permute(2, 0, 1).float() / 255.0
@@ -146,7 +146,7 @@ class Compose:
 def resize_image(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """(H, W, 3) uint8 -> (h, w, 3) uint8, bilinear (anti-aliased, i.e. area-like, when shrinking)."""
     h, w = size
-    x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].float()  # (1, 3, H, W)
+    x = torch.from_numpy(np.array(rgb)).permute(2, 0, 1)[None].float()  # (1, 3, H, W)
     shrinking = h < rgb.shape[0] or w < rgb.shape[1]
     y = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False, antialias=shrinking)
     return y[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy()
