@@ -24,17 +24,11 @@ def check_item(item, h, w):
 # ----------------------------------------------------------------------------------------- synthetic
 
 
-# Until the synthetic rooms land, their tests skip (TODO: remove once course_lib.data.synthetic exists).
-needs_synthetic = pytest.mark.skipif(
-    __import__("importlib").util.find_spec("course_lib.data.synthetic") is None, reason="synthetic.py not yet present")
-
-
 @pytest.fixture(scope="module")
 def rooms():
     return D.SyntheticRooms(3, size=(48, 64), seed=0)
 
 
-@needs_synthetic
 def test_synthetic_item_format_and_normalisation(rooms):
     from course_lib.data.synthetic import render_room
 
@@ -51,7 +45,6 @@ def test_synthetic_item_format_and_normalisation(rooms):
                           atol=1e-5)
 
 
-@needs_synthetic
 def test_synthetic_is_deterministic(rooms):
     again = D.SyntheticRooms(3, size=(48, 64), seed=0)
     for i in (0, 2):
@@ -62,7 +55,6 @@ def test_synthetic_is_deterministic(rooms):
     assert not torch.equal(other[0]["depth"], rooms[0]["depth"])
 
 
-@needs_synthetic
 def test_heldout_seeds_are_disjoint_from_training():
     held = D.heldout_rooms(64, size=(48, 64))
     held_seeds = {held.scene_seed(i) for i in range(len(held))}
@@ -78,7 +70,6 @@ def test_heldout_seeds_are_disjoint_from_training():
     assert not torch.equal(held[0]["depth"], D.SyntheticRooms(1, size=(48, 64))[0]["depth"])
 
 
-@needs_synthetic
 def test_synthetic_raw_depth_and_transform():
     ds = D.SyntheticRooms(2, size=(48, 64), raw_depth=True, transform=T.train_transforms((32, 40)))
     item = ds[0]
@@ -86,7 +77,6 @@ def test_synthetic_raw_depth_and_transform():
     assert item["raw_depth"].shape == (1, 32, 40)
 
 
-@needs_synthetic
 def test_make_dataset_synthetic():
     train = D.make_dataset("synthetic", "train", size=(32, 48), length=5)
     val = D.make_dataset("synthetic", "val", size=(32, 48))
