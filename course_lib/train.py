@@ -1,0 +1,632 @@
+"""The training loop of the course: `fit(model, train_data, val_data, loss, TrainConfig(...))`.
+
+One loop for every lesson and for the command line, on a laptop CPU, one GPU or many (torchrun):
+mixed precision, channels_last, torch.compile, gradient accumulation and clipping, a warm-up +
+cosine / one-cycle schedule, validation with the standard depth metrics, early stopping, an EMA of
+the weights, checkpoints that resume exactly, CSV / TensorBoard logs, progress bars and callbacks.
+
+    from course_lib.train import TrainConfig, fit
+    history = fit(model, SyntheticRooms(2000, size=(96, 128)), heldout_rooms(), loss,
+                  TrainConfig(steps=300, batch_size=8, lr=1e-3, out_dir="runs/unet"))
+
+Introduced in lesson 03 (a first training); lesson 11 opens the engine room (AMP, DDP, resume).
+"""
+from __future__ import annotations
+
+import contextlib
+import csv
+import math
+import os
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from itertools import count, islice
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+
+from .checkpoint import (clean_state_dict, load_checkpoint, load_model, load_weights, rng_state,  # noqa: F401
+                         save_checkpoint, set_rng_state, unwrap_model)
+from .distributed import (DistInfo, SeededItems, ShardedSampler, all_gather_object, barrier, broadcast_object,
+                          cleanup_distributed, setup_distributed)
+from .environment import seed_everything
+from .errors import CourseError
+
+HIGHER_IS_BETTER = ("d1", "d2", "d3", "delta1", "delta2", "delta3")
+
+
+@dataclass
+class TrainConfig:
+    """Everything `fit` needs besides the model, the data and the loss. The defaults run on a CPU in seconds."""
+    # how long: `steps` optimizer steps, or `epochs` passes over the training set when set
+    steps: int = 100
+    epochs: int | None = None
+    batch_size: int = 8                 # per process: global batch = batch_size * processes * grad_accum_steps
+    val_batch_size: int | None = None   # default: batch_size
+    grad_accum_steps: int = 1
+    # optimizer (AdamW) and learning-rate schedule
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    encoder_lr_scale: float = 0.1       # a pretrained `model.encoder` learns at lr * encoder_lr_scale
+    schedule: str = "cosine"            # "cosine" | "onecycle" | "constant", after `warmup_steps` linear warm-up
+    warmup_steps: int = 0
+    clip_grad_norm: float | None = 1.0
+    # speed
+    device: str = "auto"
+    amp: str = "auto"                   # "bf16" | "fp16" | "off" | "auto" (= bf16 on a GPU that has it, else off)
+    channels_last: bool = False
+    compile: bool = False
+    compile_backend: str | None = None  # e.g. "aot_eager" to test compile without a C++ compiler
+    sync_bn: bool = False               # SyncBatchNorm across processes (DDP only)
+    # validation, model selection, early stopping, weight averaging
+    val_every: int | None = 50          # steps between validations (and one at the end); None = only at the end
+    best_metric: str = "val_abs_rel"    # picks best.pt; min or max follows from the name (d1.. are higher-better)
+    early_stopping: str | None = None   # metric name, e.g. "val_abs_rel": stop after `patience` worse validations
+    patience: int = 5
+    ema: float | None = None            # e.g. 0.999: keep an exponential moving average of the weights
+    # files, logs, reproducibility
+    out_dir: str | None = None          # None: no files; else last.pt, best.pt, log.csv (and tensorboard/)
+    checkpoint_every: int | None = 100  # steps between writes of last.pt (it is always written at the end)
+    log_every: int = 10
+    progress: bool = True
+    tensorboard: bool = False
+    resume: bool = False                # continue from out_dir/last.pt when it exists
+    seed: int = 0
+    num_workers: int = 0
+
+
+@dataclass
+class TrainState:
+    """What callbacks see: the raw model, where training stands, the history and the latest figures."""
+    config: TrainConfig
+    model: torch.nn.Module
+    total_steps: int
+    step: int = 0
+    epoch: int = 0
+    batch_in_epoch: int = 0
+    history: dict = field(default_factory=dict)
+    last_log: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)
+    best: dict = field(default_factory=dict)
+    is_main: bool = True
+    ema: "EMA | None" = None
+    should_stop: bool = False           # a callback may set it to end training after this step
+
+
+class EMA:
+    """An exponential moving average of a model's weights: ema = decay * ema + (1 - decay) * weights."""
+
+    def __init__(self, model: torch.nn.Module, decay: float = 0.999):
+        import copy
+
+        self.decay = decay
+        self.module = copy.deepcopy(unwrap_model(model)).eval().requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module) -> None:
+        current = unwrap_model(model).state_dict()
+        for name, average in self.module.state_dict().items():
+            if average.dtype.is_floating_point:
+                average.lerp_(current[name], 1.0 - self.decay)
+            else:  # e.g. BatchNorm's num_batches_tracked
+                average.copy_(current[name])
+
+
+# ----------------------------------------------------------------------------- pieces of the loop
+
+def resolve_amp(amp: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for `amp` on `device` (None = full precision); warns when it falls back."""
+    if amp not in ("auto", "bf16", "fp16", "off"):
+        raise ValueError(f"amp must be 'bf16', 'fp16', 'off' or 'auto', got {amp!r}")
+    bf16_ok = device.type == "cpu" or (device.type == "cuda" and torch.cuda.is_bf16_supported())
+    if amp == "auto":
+        return torch.bfloat16 if device.type == "cuda" and bf16_ok else None
+    if amp == "bf16":
+        if bf16_ok:
+            return torch.bfloat16
+        warnings.warn(f"amp='bf16' is not supported on {device}; training in float32.", stacklevel=3)
+        return None
+    if amp == "fp16":
+        if device.type == "cuda":
+            return torch.float16
+        warnings.warn(f"amp='fp16' needs a CUDA GPU (found {device}); training in float32. "
+                      "On a CPU use amp='bf16'.", stacklevel=3)
+    return None
+
+
+def param_groups(model: torch.nn.Module, config: TrainConfig) -> list[dict]:
+    """Optimizer groups: a pretrained `model.encoder` at lr * encoder_lr_scale, the rest at lr (last group)."""
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    encoder = getattr(model, "encoder", None)
+    if not isinstance(encoder, torch.nn.Module) or config.encoder_lr_scale == 1.0:
+        return [{"params": trainable, "lr": config.lr, "name": "all"}]
+    in_encoder = {id(p) for p in encoder.parameters()}
+    groups = [{"params": [p for p in trainable if id(p) in in_encoder], "lr": config.lr * config.encoder_lr_scale,
+               "name": "encoder"},
+              {"params": [p for p in trainable if id(p) not in in_encoder], "lr": config.lr, "name": "decoder"}]
+    return [g for g in groups if g["params"]]
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, total_steps: int):
+    """Warm-up then cosine decay to zero, one-cycle, or constant; stepped once per optimizer step."""
+    warmup = max(int(config.warmup_steps), 0)
+    if config.schedule == "onecycle":
+        pct_start = min(max(warmup / total_steps, 1e-3), 0.99) if warmup else 0.3
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=[g["lr"] for g in optimizer.param_groups],
+                                                   total_steps=total_steps, pct_start=pct_start)
+    if config.schedule not in ("cosine", "constant"):
+        raise ValueError(f"schedule must be 'cosine', 'onecycle' or 'constant', got {config.schedule!r}")
+
+    def lr_factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        if config.schedule == "constant":
+            return 1.0
+        progress = (step - warmup) / max(total_steps - warmup, 1)
+        return 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
+
+
+def match_size(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Upsample a (B, 1, H/s, W/s) prediction bilinearly to the target's (H, W)."""
+    if pred.shape[-2:] == target.shape[-2:]:
+        return pred
+    return F.interpolate(pred, size=target.shape[-2:], mode="bilinear", align_corners=False)
+
+
+def compute_loss(loss_fn, pred, depth, valid) -> tuple[torch.Tensor, dict]:
+    """Call a loss that returns either a tensor or (total, {name: part})."""
+    out = loss_fn(pred, depth, valid)
+    if isinstance(out, tuple):
+        return out[0], dict(out[1])
+    return out, {}
+
+
+def default_loss():
+    """The course's default objective when none is given: masked L1 in metres."""
+    def l1_loss(pred, target, valid=None):
+        valid = (target > 0) if valid is None else valid
+        return (pred - target).abs()[valid].mean()
+    return l1_loss
+
+
+def metric_mode(name: str) -> str:
+    """'max' for accuracies (d1, d2, d3), 'min' for errors (abs_rel, rmse, ...)."""
+    return "max" if name.removeprefix("val_") in HIGHER_IS_BETTER else "min"
+
+
+def _to_device(batch: dict, device: torch.device, channels_last: bool):
+    non_blocking = device.type == "cuda"
+    images = batch["image"].to(device, non_blocking=non_blocking)
+    if channels_last:
+        images = images.contiguous(memory_format=torch.channels_last)
+    depth = batch["depth"].to(device, non_blocking=non_blocking)
+    valid = batch["valid"].to(device, non_blocking=non_blocking) if "valid" in batch else depth > 0
+    return images, depth, valid
+
+
+def _autocast(device: torch.device, dtype: torch.dtype | None):
+    return torch.autocast(device_type=device.type, dtype=dtype, enabled=dtype is not None)
+
+
+def make_train_loader(data, config: TrainConfig, info: DistInfo):
+    """A DataLoader whose order is a pure function of (seed, epoch, position), sharded across processes.
+
+    A DataLoader passed in is used as it is (its sampler's set_epoch is called; on resume the
+    consumed batches of the current epoch are skipped by reading them).
+    """
+    if isinstance(data, DataLoader):
+        return data, None
+    if len(data) < config.batch_size * info.world_size:
+        raise CourseError(f"the training set has {len(data)} items, fewer than one batch "
+                          f"({config.batch_size} x {info.world_size} processes); lower batch_size or add data.")
+    sampler = ShardedSampler(len(data), seed=config.seed, shuffle=True, rank=info.rank,
+                             world_size=info.world_size, with_seeds=True)
+    loader = DataLoader(SeededItems(data), batch_size=config.batch_size, sampler=sampler, drop_last=True,
+                        num_workers=config.num_workers, pin_memory=info.device.type == "cuda",
+                        persistent_workers=config.num_workers > 0,
+                        generator=torch.Generator().manual_seed(config.seed))
+    return loader, sampler
+
+
+def make_val_loader(data, config: TrainConfig, info: DistInfo):
+    """Each process evaluates every world_size-th item, in order, none twice."""
+    if data is None or isinstance(data, DataLoader):
+        return data
+    sampler = ShardedSampler(len(data), shuffle=False, rank=info.rank, world_size=info.world_size,
+                             with_seeds=False, drop_uneven=False)
+    return DataLoader(data, batch_size=config.val_batch_size or config.batch_size, sampler=sampler,
+                      num_workers=config.num_workers, pin_memory=info.device.type == "cuda")
+
+
+def _batches(loader, sampler, epoch: int, start_batch: int):
+    """Endless (epoch, batches consumed in that epoch, batch), starting part-way through `epoch`."""
+    for epoch in count(epoch):
+        if sampler is not None:
+            sampler.set_epoch(epoch, start=start_batch * loader.batch_size)
+            stream = iter(loader)
+        else:
+            if hasattr(loader.sampler, "set_epoch"):
+                loader.sampler.set_epoch(epoch)
+            stream = islice(iter(loader), start_batch, None)
+        consumed = start_batch
+        for batch in stream:
+            consumed += 1
+            yield epoch, consumed, batch
+        start_batch = 0
+
+
+@torch.no_grad()
+def validate(model: torch.nn.Module, loader, device=None, amp_dtype: torch.dtype | None = None,
+             channels_last: bool = False, info: DistInfo | None = None, loss_fn=None) -> dict:
+    """Standard depth metrics (and the loss) over a validation loader, keys prefixed "val_".
+
+    Under DDP each process measures its share and the sums are added across processes.
+    """
+    from .metrics import MetricAccumulator
+
+    device = device or next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    accumulator = MetricAccumulator()
+    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+    loss_count = torch.zeros((), dtype=torch.float64, device=device)
+    for batch in loader:
+        images, depth, valid = _to_device(batch, device, channels_last)
+        with _autocast(device, amp_dtype):
+            pred = model(images)                          # (B, 1, H/s, W/s)
+        pred = match_size(pred.float(), depth)            # (B, 1, H, W)
+        accumulator.update(pred, depth, valid=valid)
+        if loss_fn is not None:
+            loss_sum += compute_loss(loss_fn, pred, depth, valid)[0].double() * len(images)
+            loss_count += len(images)
+    if info is not None and info.is_distributed:
+        accumulator.all_reduce_()
+        if loss_fn is not None:
+            torch.distributed.all_reduce(loss_sum)
+            torch.distributed.all_reduce(loss_count)
+    model.train(was_training)
+    metrics = {f"val_{k}": float(v) for k, v in accumulator.compute().items()}
+    if loss_fn is not None and loss_count.item() > 0:
+        metrics["val_loss"] = float(loss_sum / loss_count)
+    return metrics
+
+
+def oom_message(config: TrainConfig, images_shape) -> str:
+    return (f"CUDA ran out of memory in a training step with input {tuple(images_shape)}; lower batch_size "
+            f"(now {config.batch_size}, and raise grad_accum_steps to keep the global batch) or the image size, "
+            f"use amp='bf16' (now {config.amp!r}) and channels_last=True, or pick a smaller model.")
+
+
+def write_log_csv(history: dict, path: Path) -> None:
+    """history -> CSV, one row per step; validation columns are filled at validation steps."""
+    rows: dict[int, dict] = {}
+    train_keys = [k for k in history if not k.startswith("val_")]
+    val_keys = [k for k in history if k.startswith("val_") and k != "val_step"]
+    for i, step in enumerate(history.get("step", [])):
+        rows.setdefault(step, {}).update({k: history[k][i] for k in train_keys if i < len(history[k])})
+    for i, step in enumerate(history.get("val_step", [])):
+        rows.setdefault(step, {"step": step}).update({k: history[k][i] for k in val_keys if i < len(history[k])})
+    columns = ["step"] + [k for k in train_keys if k != "step"] + val_keys
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        for step in sorted(rows):
+            writer.writerow(rows[step])
+    os.replace(tmp, path)
+
+
+def _append(history: dict, record: dict) -> None:
+    for key, value in record.items():
+        history.setdefault(key, []).append(value)
+
+
+def _plain(value):
+    """Build options as weights_only-loadable plain values (paths become strings)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(v) for v in value)
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    return value
+
+
+def _call(callbacks, event: str, state: TrainState) -> None:
+    for callback in callbacks:
+        method = getattr(callback, event, None)
+        if method is not None:
+            method(state)
+
+
+# ----------------------------------------------------------------------------- the loop
+
+def fit(model: torch.nn.Module, train_data, val_data=None, loss=None, config: TrainConfig | None = None,
+        callbacks=()) -> dict:
+    """Train `model` in place; return the history (dict of lists: step, loss, its parts, lr; val_step, val_*).
+
+    train_data / val_data: Datasets of the course's item dicts (image, depth, valid, ...) or DataLoaders.
+    loss: callable (pred, depth, valid) -> tensor or (total, {name: part}); default masked L1.
+    Started by torchrun, every process calls fit and they train one model together (DDP).
+    With `config.out_dir`, writes last.pt / best.pt (course checkpoint format) and log.csv there;
+    an existing last.pt is continued with `config.resume=True`, else overwritten.
+    Callbacks: objects with any of on_step / on_log / on_validation / on_end(state).
+    """
+    config = config or TrainConfig()
+    loss_fn = loss or default_loss()
+    info = setup_distributed(config.device)
+    device = info.device
+    seed_everything(config.seed + info.rank)
+    out_dir = Path(config.out_dir) if config.out_dir else None
+    amp_dtype = resolve_amp(config.amp, device)
+    progress = writer = None
+    try:
+        # --- model, optimizer, schedule
+        raw_model = model
+        if config.sync_bn and info.is_distributed:
+            raw_model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(raw_model)
+        raw_model.to(device)
+        if config.channels_last:
+            raw_model.to(memory_format=torch.channels_last)
+        optimizer = torch.optim.AdamW(param_groups(raw_model, config), lr=config.lr,
+                                      weight_decay=config.weight_decay)
+        scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
+        ema = EMA(raw_model, config.ema) if config.ema else None
+
+        train_loader, sampler = make_train_loader(train_data, config, info)
+        val_loader = make_val_loader(val_data, config, info)
+        batches_per_epoch = len(train_loader)
+        accum = max(int(config.grad_accum_steps), 1)
+        total_steps = (config.epochs * max(batches_per_epoch // accum, 1)) if config.epochs else int(config.steps)
+        scheduler = build_scheduler(optimizer, config, total_steps)
+        state = TrainState(config=config, model=raw_model, total_steps=total_steps, is_main=info.is_main, ema=ema,
+                           best={"metric": config.best_metric if not config.early_stopping else
+                                 "val_" + config.early_stopping.removeprefix("val_"),
+                                 "value": None, "step": None, "bad_validations": 0})
+
+        # --- resume: weights, optimizer, schedule, scaler, EMA, position in the data, generators
+        last_path = out_dir / "last.pt" if out_dir else None
+        if config.resume and last_path is not None and last_path.exists():
+            ckpt = load_checkpoint(last_path, raw_model, map_location=device)
+            optimizer.load_state_dict(ckpt["optimizer"])
+            scheduler.load_state_dict(ckpt["scheduler"])
+            if scaler.is_enabled() and ckpt.get("scaler"):
+                scaler.load_state_dict(ckpt["scaler"])
+            if ema is not None and "ema" in ckpt:
+                ema.module.load_state_dict(ckpt["ema"])
+            state.step, state.epoch = int(ckpt["step"]), int(ckpt["epoch"])
+            state.batch_in_epoch = int(ckpt.get("batch_in_epoch", 0))
+            state.history = dict(ckpt.get("history") or {})
+            state.metrics = dict(ckpt.get("metrics") or {})
+            state.best = dict(ckpt.get("best") or state.best)
+            ranks = ckpt.get("rng_by_rank")
+            set_rng_state(ranks[info.rank] if ranks and len(ranks) == info.world_size else ckpt["rng"])
+            if info.is_main and config.progress:
+                print(f"resuming from {last_path} at step {state.step} of {total_steps}")
+
+        # --- wrappers: DDP for gradients across processes, compile for speed
+        net = raw_model
+        if info.is_distributed:
+            net = torch.nn.parallel.DistributedDataParallel(
+                net, device_ids=[device.index] if device.type == "cuda" else None)
+        ddp = net if info.is_distributed else None
+        if config.compile:
+            net = torch.compile(net, **({"backend": config.compile_backend} if config.compile_backend else {}))
+
+        if info.is_main and out_dir is not None:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            if config.tensorboard:
+                try:
+                    from torch.utils.tensorboard import SummaryWriter
+                    writer = SummaryWriter(str(out_dir / "tensorboard"))
+                except ImportError:
+                    warnings.warn("tensorboard is not installed; no TensorBoard logs (pip install tensorboard).")
+        if info.is_main and config.progress:
+            from tqdm.auto import tqdm
+            progress = tqdm(total=total_steps, initial=state.step, desc="train", dynamic_ncols=True)
+
+        def checkpoint_dict() -> dict:
+            ckpt = {"model": raw_model.state_dict(), "model_config": _plain(getattr(raw_model, "config", None)),
+                    "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                    "scaler": scaler.state_dict(), "step": state.step, "epoch": state.epoch,
+                    "batch_in_epoch": state.batch_in_epoch, "rng": rng_state(), "config": asdict(config),
+                    "metrics": state.metrics, "best": state.best, "history": state.history}
+            if info.is_distributed:  # every process's generators, so dropout resumes identically on each
+                ckpt["rng_by_rank"] = all_gather_object(ckpt["rng"], info)
+            if ema is not None:
+                ckpt["ema"] = ema.module.state_dict()
+            return ckpt
+
+        def save(name: str) -> None:
+            ckpt = checkpoint_dict()  # on every process: gathering the generators is collective
+            if info.is_main and out_dir is not None:
+                save_checkpoint(out_dir / name, ckpt)
+            barrier(info)
+
+        def run_validation() -> None:
+            metrics = validate(ema.module if ema is not None else raw_model, val_loader, device, amp_dtype,
+                               config.channels_last, info, loss_fn)
+            state.metrics = metrics
+            _append(state.history, {"val_step": state.step, **metrics})
+            name, best = state.best["metric"], state.best["value"]
+            if name in metrics:
+                value = metrics[name]
+                better = best is None or (value < best if metric_mode(name) == "min" else value > best)
+                if better:
+                    state.best.update(value=value, step=state.step, bad_validations=0)
+                    if out_dir is not None:
+                        save("best.pt")
+                else:
+                    state.best["bad_validations"] += 1
+                    if config.early_stopping and state.best["bad_validations"] >= config.patience:
+                        state.should_stop = True
+            if info.is_main:
+                if writer is not None:
+                    for k, v in metrics.items():
+                        writer.add_scalar(k.replace("val_", "val/", 1), v, state.step)
+                if progress is not None:
+                    progress.write(f"step {state.step}: " + "  ".join(
+                        f"{k[4:]} {v:.4f}" for k, v in metrics.items() if k[4:] in ("abs_rel", "rmse", "d1", "loss")))
+                _call(callbacks, "on_validation", state)
+
+        # --- the loop: one optimizer step = grad_accum_steps micro-batches
+        net.train()
+        batches = _batches(train_loader, sampler, state.epoch, state.batch_in_epoch)
+        sums: dict[str, torch.Tensor] = {}
+        n_sum, t_log = 0, time.perf_counter()
+        last_val_step = state.history["val_step"][-1] if state.history.get("val_step") else None
+        while state.step < total_steps and not state.should_stop:
+            images = None
+            try:
+                for micro in range(accum):
+                    state.epoch, state.batch_in_epoch, batch = next(batches)
+                    images, depth, valid = _to_device(batch, device, config.channels_last)
+                    sync = ddp.no_sync() if ddp is not None and micro < accum - 1 else contextlib.nullcontext()
+                    with sync:
+                        with _autocast(device, amp_dtype):
+                            pred = net(images)                    # (B, 1, H/s, W/s)
+                        pred = match_size(pred.float(), depth)    # (B, 1, H, W), loss in float32
+                        total, parts = compute_loss(loss_fn, pred, depth, valid)
+                        scaler.scale(total / accum).backward()
+                    for key, value in {"loss": total, **parts}.items():
+                        value = value.detach().float() if torch.is_tensor(value) else torch.tensor(float(value))
+                        sums[key] = sums.get(key, 0) + value
+                    n_sum += 1
+                if config.clip_grad_norm:
+                    scaler.unscale_(optimizer)
+                    torch.nn.utils.clip_grad_norm_(raw_model.parameters(), config.clip_grad_norm)
+                scaler.step(optimizer)
+                scaler.update()
+                optimizer.zero_grad(set_to_none=True)
+                scheduler.step()
+            except torch.cuda.OutOfMemoryError as exc:
+                raise CourseError(oom_message(config, images.shape if images is not None else ())) from exc
+            if state.batch_in_epoch >= batches_per_epoch:
+                state.epoch, state.batch_in_epoch = state.epoch + 1, 0   # the next batch opens a new epoch
+            if ema is not None:
+                ema.update(raw_model)
+            state.step += 1
+            if progress is not None:
+                progress.update(1)
+            _call(callbacks, "on_step", state)
+
+            if state.step % config.log_every == 0 or state.step == total_steps:
+                record = {"step": state.step, "epoch": state.epoch}
+                record.update({k: float(v) / n_sum for k, v in sums.items()})
+                record["lr"] = optimizer.param_groups[-1]["lr"]
+                elapsed = time.perf_counter() - t_log
+                record["images_per_s"] = n_sum * len(images) * info.world_size / max(elapsed, 1e-9)
+                if not math.isfinite(record["loss"]):
+                    raise CourseError(f"the training loss became {record['loss']} at step {state.step}; lower lr "
+                                      f"(now {config.lr}), keep clip_grad_norm on, or use amp='bf16' instead of fp16.")
+                _append(state.history, record)
+                state.last_log = record
+                sums, n_sum, t_log = {}, 0, time.perf_counter()
+                if info.is_main:
+                    if progress is not None:
+                        progress.set_postfix(loss=f"{record['loss']:.4f}", lr=f"{record['lr']:.2e}")
+                    if writer is not None:
+                        for k, v in record.items():
+                            if k not in ("step", "epoch"):
+                                writer.add_scalar(f"train/{k}", v, state.step)
+                    _call(callbacks, "on_log", state)
+                state.should_stop = broadcast_object(state.should_stop, info)  # a callback on rank 0 may stop all
+
+            if val_loader is not None and config.val_every and state.step % config.val_every == 0:
+                run_validation()
+                last_val_step = state.step
+                state.should_stop = broadcast_object(state.should_stop, info)
+            if out_dir is not None and config.checkpoint_every and state.step % config.checkpoint_every == 0:
+                save("last.pt")
+                if info.is_main:
+                    write_log_csv(state.history, out_dir / "log.csv")
+
+        # --- the end: a last validation, last.pt, log.csv
+        if val_loader is not None and last_val_step != state.step:
+            run_validation()
+        if out_dir is not None:
+            save("last.pt")
+            if info.is_main:
+                write_log_csv(state.history, out_dir / "log.csv")
+        if info.is_main:
+            _call(callbacks, "on_end", state)
+        return state.history
+    finally:
+        if progress is not None:
+            progress.close()
+        if writer is not None:
+            writer.close()
+        cleanup_distributed(info)
+
+
+# ----------------------------------------------------------------------------- live curves in a notebook
+
+class LivePlot:
+    """Callback that redraws the loss and validation curves while a notebook trains.
+
+    In a notebook the figure is replaced in place every `every` logs; elsewhere (scripts, papermill
+    without a live kernel front-end) nothing is drawn until the end, once. Introduced in lesson 03.
+    """
+
+    def __init__(self, train_keys=("loss",), val_keys=("val_abs_rel",), every: int = 1):
+        self.train_keys, self.val_keys, self.every = list(train_keys), list(val_keys), every
+        self.calls, self.figure = 0, None
+        self.live = _in_notebook()
+
+    def draw(self, history: dict):
+        import matplotlib.pyplot as plt
+
+        val_keys = [k for k in self.val_keys if history.get(k)]
+        fig, axes = plt.subplots(1, 1 + bool(val_keys), figsize=(10 if val_keys else 5, 3.2), squeeze=False)
+        for key in self.train_keys:
+            if history.get(key):
+                axes[0, 0].plot(history["step"][: len(history[key])], history[key], label=key)
+        axes[0, 0].set_xlabel("step")
+        axes[0, 0].set_yscale("log")
+        axes[0, 0].legend()
+        for key in val_keys:
+            axes[0, 1].plot(history["val_step"], history[key], marker="o", label=key)
+        if val_keys:
+            axes[0, 1].set_xlabel("step")
+            axes[0, 1].legend()
+        fig.tight_layout()
+        self.figure = fig
+        return fig
+
+    def _redraw(self, state: TrainState) -> None:
+        self.calls += 1
+        if not self.live or self.calls % self.every:
+            return
+        import matplotlib.pyplot as plt
+        from IPython.display import clear_output, display
+
+        fig = self.draw(state.history)
+        clear_output(wait=True)
+        display(fig)
+        plt.close(fig)
+
+    on_log = _redraw
+    on_validation = _redraw
+
+    def on_end(self, state: TrainState) -> None:
+        import matplotlib.pyplot as plt
+
+        fig = self.draw(state.history)
+        if self.live:
+            from IPython.display import clear_output, display
+            clear_output(wait=True)
+            display(fig)
+            plt.close(fig)
+
+
+def _in_notebook() -> bool:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and shell.__class__.__name__ == "ZMQInteractiveShell"
