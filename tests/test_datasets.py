@@ -259,3 +259,29 @@ def test_show_frame_and_browser_headless(pack_path):
     box = depth_browser(frames)
     assert box is not None and box.children[0].max == 3
     box.children[0].value = 2  # redraws without error
+
+
+# ----------------------------------------------------------------------------------------- mock NYU file
+
+
+def test_mock_nyu_labeled_has_the_real_layout(tmp_path):
+    import h5py
+    import scipy.io
+
+    from course_lib.data.mock_nyu import write_mock_nyu_labeled, write_mock_nyu_splits
+    from course_lib.data.synthetic import render_room
+
+    path = write_mock_nyu_labeled(tmp_path / "nyu_depth_v2_labeled.mat", num_frames=3, height=24, width=32, seed=5)
+    assert path.read_bytes()[:19] == b"MATLAB 7.3 MAT-file"
+    with h5py.File(path, "r") as f:
+        assert f["images"].shape == (3, 3, 32, 24) and f["images"].dtype == np.uint8
+        assert f["depths"].shape == (3, 32, 24) and f["depths"].dtype == np.float32
+        assert f["rawDepths"].shape == (3, 32, 24) and f["labels"].dtype == np.uint16
+        room = render_room(6, height=24, width=32, raw_depth=True)
+        # MATLAB's (H, W, 3, N) seen through h5py: reverse the axes to get the upright frame back.
+        assert np.array_equal(f["images"][1].transpose(2, 1, 0), room["rgb"])
+        assert np.array_equal(f["depths"][1].T, room["depth"])
+        assert np.array_equal(f["rawDepths"][1].T, room["raw_depth"])
+    splits = scipy.io.loadmat(write_mock_nyu_splits(tmp_path / "splits.mat", 10))
+    train, test = splits["trainNdxs"].ravel(), splits["testNdxs"].ravel()
+    assert splits["trainNdxs"].shape[1] == 1 and sorted(np.concatenate([train, test])) == list(range(1, 11))

@@ -193,3 +193,17 @@ def test_to_item_zeroes_bad_depth():
     item = T.to_item(s)
     assert item["depth"][0, 0, 0] == 0 and item["depth"][0, 0, 1] == 0
     assert not item["valid"][0, 0, 0] and not item["valid"][0, 0, 1]
+
+
+def test_invented_depth_mask_flags_bilinear_not_nearest():
+    depth = np.full((40, 40), 4.0, np.float32)
+    depth[:, :17] = 1.0                              # a 3 m step at column 17
+    depth[30:, 30:] = 0.0                            # a hole
+    t = torch.from_numpy(depth)[None, None]
+    bilinear = F.interpolate(t, size=(15, 15), mode="bilinear", align_corners=False)[0, 0].numpy()
+    flagged = T.invented_depth_mask(bilinear, depth)
+    # Independently: values strictly between the two surfaces, or between 0 and 4 m at the hole.
+    between = ((bilinear > 1.05) & (bilinear < 3.95)) | ((bilinear > 0) & (bilinear < 0.95))
+    assert flagged.sum() > 0 and np.array_equal(flagged, between)
+    nearest, _ = T.resize_depth(depth, (15, 15))
+    assert not T.invented_depth_mask(nearest, depth).any()

@@ -196,6 +196,26 @@ def resize_depth(depth_m: np.ndarray, size: tuple[int, int], mode: str = "neares
     return np.where(out_valid, out, 0).astype(np.float32), out_valid
 
 
+def invented_depth_mask(resized_m, source_m, tol_m: float = 0.05) -> np.ndarray:
+    """(h, w) bool: valid resized pixels whose depth is more than `tol_m` from every valid source pixel
+    under or next to them — "flying pixels" a resize made up (lesson 02 counts them).
+
+    A pixel on a smooth slope is within a few millimetres of a neighbour, so it is not flagged; a value
+    averaged across a 1 m step, or with a hole's 0, is.
+    """
+    resized, source = np.asarray(resized_m, np.float32), np.asarray(source_m, np.float32)
+    (H, W), (h, w) = source.shape, resized.shape
+    rows, cols = nearest_indices(H, h), nearest_indices(W, w)
+    reach_r, reach_c = int(np.ceil(H / h)), int(np.ceil(W / w))   # one output pixel's footprint
+    src = np.where(valid_mask(source), source, np.inf)
+    best = np.full((h, w), np.inf, np.float32)
+    for dr in range(-reach_r, reach_r + 1):
+        for dc in range(-reach_c, reach_c + 1):
+            r, c = np.clip(rows + dr, 0, H - 1), np.clip(cols + dc, 0, W - 1)
+            best = np.minimum(best, np.abs(resized - src[r][:, c]))
+    return valid_mask(resized) & (best > tol_m)
+
+
 class Resize:
     """Resize to `size` (H, W): the image bilinearly, depth without inventing values (`resize_depth`), K scaled."""
 
