@@ -280,8 +280,8 @@ def test_mock_nyu_labeled_has_the_real_layout(tmp_path):
         room = render_room(6, height=24, width=32, raw_depth=True)
         # MATLAB's (H, W, 3, N) seen through h5py: reverse the axes to get the upright frame back.
         assert np.array_equal(f["images"][1].transpose(2, 1, 0), room["rgb"])
-        assert np.array_equal(f["depths"][1].T, room["depth"])
-        assert np.array_equal(f["rawDepths"][1].T, room["raw_depth"])
+        assert np.array_equal(f["depths"][1].T, room["depth"].astype(np.float32))
+        assert np.array_equal(f["rawDepths"][1].T, room["raw_depth"].astype(np.float32))
     splits = scipy.io.loadmat(write_mock_nyu_splits(tmp_path / "splits.mat", 10))
     train, test = splits["trainNdxs"].ravel(), splits["testNdxs"].ravel()
     assert splits["trainNdxs"].shape[1] == 1 and sorted(np.concatenate([train, test])) == list(range(1, 11))
