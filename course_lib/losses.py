@@ -71,6 +71,12 @@ def _safe_log(pred: torch.Tensor) -> torch.Tensor:
     return torch.log(pred.clamp(min=MIN_PRED_M))
 
 
+def _safe_sqrt(x: torch.Tensor, floor: float = 1e-12) -> torch.Tensor:
+    """sqrt(x), but 0 with a zero (not NaN) gradient where x <= floor, e.g. at a perfect prediction."""
+    positive = x > floor
+    return torch.where(positive, torch.sqrt(torch.where(positive, x, torch.ones_like(x))), torch.zeros_like(x))
+
+
 # ----------------------------------------------------------------------------- pointwise losses
 
 @full_precision
@@ -130,20 +136,20 @@ def silog_bts_loss(pred, target, valid=None, lam: float = 0.85, scale: float = 1
     """The BTS / AdaBins scale-invariant loss (Lee et al. 2019, BTS; Bhat et al. 2021, AdaBins).
 
     L = 10 * sqrt(mean(d^2) - 0.85 * mean(d)^2), d = ln pred - ln gt pooled over all valid pixels of
-    the batch (as in the BTS code). The square root gets a 1e-12 floor so that its gradient stays
-    finite at a perfect prediction. (Lessons 05, 09.)
+    the batch (as in the BTS code). The square root is taken as 0 below 1e-12 so that its gradient
+    stays finite at a perfect prediction. (Lessons 05, 09.)
     """
     d = torch.where(valid, _safe_log(pred) - torch.log(target), torch.zeros_like(pred))
     n = valid.sum().clamp(min=1)
     var = (d ** 2).sum() / n - lam * (d.sum() / n) ** 2
-    return scale * torch.sqrt(var.clamp(min=0) + 1e-12)
+    return scale * _safe_sqrt(var)
 
 
 @full_precision
 def log_rmse_loss(pred, target, valid=None):
     """Log-space RMSE: sqrt(mean((ln pred - ln gt)^2)); what the FPN depth model trains with. (Lesson 07.)"""
     d = _safe_log(pred) - torch.log(target)
-    return torch.sqrt(masked_mean(d ** 2, valid) + 1e-12)
+    return _safe_sqrt(masked_mean(d ** 2, valid))
 
 
 # ----------------------------------------------------------------------------- Hu et al. 2019
@@ -331,12 +337,19 @@ class PerceptualLoss(nn.Module):
         if layer not in _PERCEPTUAL_LAYERS:
             raise ValueError(f"unknown perceptual layer {layer!r}; choose one of {', '.join(self.LAYERS)}")
         arch, enum_name, cut = _PERCEPTUAL_LAYERS[layer]
-        net = getattr(torchvision.models, arch)(weights=None)
-        if weights is not None:
-            net.load_state_dict(_load_torchvision_state(arch, enum_name, weights))
+        state = None if weights is None else _load_torchvision_state(arch, enum_name, weights)
         if arch.startswith("vgg"):
-            features = net.features[:cut]
+            # only the convolutional part: building the 120M-parameter classifier would be wasted time
+            from torchvision.models.vgg import cfgs, make_layers
+            features = make_layers(cfgs["D"])
+            if state is not None:
+                features.load_state_dict({k[len("features."):]: v for k, v in state.items()
+                                          if k.startswith("features.")})
+            features = features[:cut]
         else:
+            net = getattr(torchvision.models, arch)(weights=None)
+            if state is not None:
+                net.load_state_dict(state)
             names = ["conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4"]
             features = nn.Sequential(*[getattr(net, n) for n in names[: names.index(cut) + 1]])
         self.features = features.eval().requires_grad_(False)
