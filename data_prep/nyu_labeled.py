@@ -55,6 +55,10 @@ def load_official_splits(path, num_frames: int | None = None) -> dict[str, np.nd
 
 def _open_labeled(path: Path) -> h5py.File:
     path = require_file(path, "the labeled NYU file (nyu_depth_v2_labeled.mat)")
+    with open(path, "rb") as f:
+        if f.read(20).startswith(b"MATLAB 5.0 MAT-file"):
+            raise DataFormatError(f"{path}: is a MATLAB 5 file (like splits.mat), but --mat needs the MATLAB 7.3 "
+                                  "nyu_depth_v2_labeled.mat; were --mat and --splits swapped?")
     try:
         return h5py.File(path, "r")
     except OSError as exc:
