@@ -72,6 +72,7 @@ class Material:
     glossy: bool = False    # a highlight in the image, holes in the raw depth
     rotate: bool = False    # swap the pattern's two directions
     offset: tuple = (0.0, 0.0)
+    period_m: float = 0.33  # books: shelf spacing (metres)
 
 
 @dataclass
@@ -311,9 +312,12 @@ def _bookshelf(rng, mats):
     w, h, d = rng.uniform(0.6, 1.6), rng.uniform(1.0, 2.2), rng.uniform(0.28, 0.4)
     wood, t = mats["wood"], 0.025
     parts = [_box((-w / 2 + t / 2, h / 2, d / 2), (t, h, d), wood, "bookshelf:side"),
-             _box((w / 2 - t / 2, h / 2, d / 2), (t, h, d), wood, "bookshelf:side"),
-             _box((0, h / 2, t / 2), (w - 2 * t, h, t), mats["books"], "bookshelf:books")]
+             _box((w / 2 - t / 2, h / 2, d / 2), (t, h, d), wood, "bookshelf:side")]
     n_boards = int(rng.integers(3, 6))
+    spacing = (h - 0.05 - t) / n_boards
+    books = Material("books", mats["books"].color, mats["books"].color2, mats["books"].scale_m,
+                     offset=(mats["books"].offset[0], -0.05 - t), period_m=spacing)
+    parts.append(_box((0, h / 2, t / 2), (w - 2 * t, h, t), books, "bookshelf:books"))
     for i in range(n_boards + 1):
         y = 0.05 + i * (h - 0.05 - t) / n_boards
         parts.append(_box((0, y + t / 2, d / 2), (w - 2 * t, t, d), wood, "bookshelf:board"))
@@ -330,6 +334,20 @@ def _table(rng, mats):
         for sz in (-1, 1):
             parts.append(_box((sx * (w / 2 - leg), (h - top_t) / 2, sz * (d / 2 - leg)),
                               (leg, h - top_t, leg), legs, "table:leg"))
+    for side in (-1, 1):    # chairs: a seat, a back and four legs
+        if rng.random() < 0.5 or w < 0.7:
+            continue
+        seat_h, sw = rng.uniform(0.42, 0.48), rng.uniform(0.38, 0.48)
+        cz = side * (d / 2 + rng.uniform(0.05, 0.25))
+        cx = rng.uniform(-w / 4, w / 4)
+        chair = legs if rng.random() < 0.5 else mats["furniture"]
+        parts.append(_box((cx, seat_h - 0.02, cz), (sw, 0.04, sw), chair, "chair"))
+        parts.append(_box((cx, seat_h + 0.22, cz + side * (sw / 2 - 0.015)), (sw, 0.44, 0.03), chair, "chair:back"))
+        for lx_ in (-1, 1):
+            for lz_ in (-1, 1):
+                parts.append(_box((cx + lx_ * (sw / 2 - 0.02), (seat_h - 0.04) / 2, cz + lz_ * (sw / 2 - 0.02)),
+                                  (0.035, seat_h - 0.04, 0.035), chair, "chair:leg"))
+        d = max(d, 2 * (abs(cz) + sw / 2))
     if rng.random() < 0.6:  # something on the table
         if rng.random() < 0.5:
             r = rng.uniform(0.05, 0.15)
@@ -428,7 +446,7 @@ def sample_scene(seed: int) -> RoomScene:
     across = rng.uniform(margin, max(margin, min(across_len * 0.45, 2.5)))
     height = rng.uniform(1.0, 1.7)
     yaw_into = {0: math.pi / 2, 1: -math.pi / 2, 2: 0.0, 3: math.pi}[behind]  # facing away from that wall
-    yaw = yaw_into + rng.uniform(-0.9, 0.9)
+    yaw = yaw_into + rng.uniform(-0.6, 0.6)
     pitch = math.radians(rng.uniform(-25, 5))
     roll = math.radians(float(np.clip(rng.normal(0, 2.0), -5, 5)))
 
@@ -515,8 +533,12 @@ def sample_scene(seed: int) -> RoomScene:
     mats = {"furniture": _material(rng, "furniture"), "wood": _material(rng, "wood"),
             "fabric": _material(rng, "fabric"), "metal": _material(rng, "metal"), "books": _material(rng, "books")}
     primitives, footprints = [], list(reserved)
-    n_wall, n_free = int(rng.integers(1, 6)), int(rng.integers(0, 4))
+    n_wall, n_free = int(rng.integers(2, 8)), int(rng.integers(0, 4))
     quarter_of_face = {4: 0, 5: 2, 2: 1, 3: 3}   # object frame z (out of the wall) -> room interior
+    # Prefer the walls the camera looks at, and free-standing objects in front of it.
+    fwd = np.array([math.sin(camera.yaw), math.cos(camera.yaw)])     # horizontal view direction (x, z)
+    inward = {2: (1, 0), 3: (-1, 0), 4: (0, 1), 5: (0, -1)}
+    wall_weight = np.array([1 + 3 * max(0.0, -float(np.dot(inward[f], fwd))) for f in (2, 3, 4, 5)])
     for i in range(n_wall + n_free):
         builder = _choose(rng, _WALL_OBJECTS if i < n_wall else _FREE_OBJECTS)
         if rng.random() < 0.5:   # a fresh material for every other object
@@ -524,7 +546,7 @@ def sample_scene(seed: int) -> RoomScene:
         for _try in range(8):
             parts, (w, d) = builder(rng, mats)
             if i < n_wall:
-                face = int(rng.integers(2, 6))
+                face = 2 + int(rng.choice(4, p=wall_weight / wall_weight.sum()))
                 length = wall_len[face]
                 if length < w + 0.1:
                     continue
@@ -536,7 +558,10 @@ def sample_scene(seed: int) -> RoomScene:
                 r = 0.5 * math.hypot(w, d) + 0.05
                 if lx < 2 * r + 0.1 or lz < 2 * r + 0.1:
                     continue
-                pos = (rng.uniform(r, lx - r), 0, rng.uniform(r, lz - r))
+                dist, side = rng.uniform(1.3, 4.5), rng.uniform(-0.5, 0.5)
+                x = cam_pos[0] + dist * (fwd[0] + side * fwd[1])
+                z = cam_pos[2] + dist * (fwd[1] - side * fwd[0])
+                pos = (float(np.clip(x, r, lx - r)), 0, float(np.clip(z, r, lz - r)))
                 placed = _place(parts, pos, yaw=float(rng.uniform(0, math.pi)))
             fp = _footprint(placed)
             if fp[0] < -0.01 or fp[1] > lx + 0.01 or fp[2] < -0.01 or fp[3] > lz + 0.01:
@@ -657,7 +682,7 @@ def _albedo(m: Material, s, t):
         book = np.floor(u).astype(np.int32)
         h1, h2, h3 = _cell_hash(book, 1), _cell_hash(book, 2), _cell_hash(book, 3)
         out = np.stack([0.1 + 0.7 * h1, 0.1 + 0.6 * h2, 0.1 + 0.6 * h3]).astype(_F32)
-        shelf_t = _frac(t * _F32(1 / 0.33))     # book tops inside each ~33 cm shelf
+        shelf_t = _frac(t * _F32(1 / m.period_m))     # height within a shelf (t = 0 on a board)
         empty = (shelf_t > 0.55 + 0.4 * h2) | (_frac(u) < 0.06) | (h3 < 0.12)
         out[:, empty] = np.asarray(m.color, _F32)[:, None]
         return out
@@ -756,7 +781,8 @@ def _rays(camera: Camera, K, height, width):
 def _cast(scene: RoomScene, K, height, width):
     """Depth (H, W) and primitive id (H, W) of the nearest surface, plus the rays."""
     R, (dx, dy, dz) = _rays(scene.camera, K, height, width)
-    o = np.asarray(scene.camera.position_m, dtype=np.float64)
+    position = np.asarray(scene.camera.position_m, dtype=np.float64)
+    o = tuple(float(v) for v in position)           # Python floats keep the arrays float32
     ix, iy, iz = 1 / dx, 1 / dy, 1 / dz
     lx, ly, lz = scene.size_m
     # The room: from inside, the ray leaves through the nearest of the three planes it runs towards.
@@ -770,7 +796,7 @@ def _cast(scene: RoomScene, K, height, width):
     dd = dxz2 + dy * dy                             # shared by every sphere
     Rt = R.T.astype(np.float64)
     for k, p in enumerate(scene.primitives):
-        rect = _screen_rect(p, o, Rt, K, height, width)
+        rect = _screen_rect(p, position, Rt, K, height, width)
         if rect is None:
             continue
         sl = np.s_[rect[0]:rect[1], rect[2]:rect[3]]
@@ -919,7 +945,7 @@ def _occlusion(scene: RoomScene, ids, px, py, pz, K, R):
     for p in scene.primitives:
         corners = p.corners()
         bottom = float(corners[:, 1].min())
-        if bottom > 1.0:
+        if bottom > 0.02 and p.label != "table":      # only what stands on the floor, and table tops
             continue
         spread = 0.08 + 0.4 * bottom
         x0, x1 = corners[:, 0].min(), corners[:, 0].max()

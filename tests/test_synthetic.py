@@ -1,0 +1,163 @@
+"""Synthetic rooms: determinism, formats, depth range, and depth/normals checked against geometry."""
+import numpy as np
+import pytest
+
+from course_lib.data.synthetic import MAX_DEPTH_M, render_room, render_scene, sample_scene
+from course_lib.geometry import backproject, normals_from_depth, nyu_intrinsics
+
+
+@pytest.fixture(scope="module")
+def frame():
+    return render_room(7, 240, 320, raw_depth=True, return_scene=True)
+
+
+@pytest.fixture(scope="module")
+def small_frames():
+    return [render_room(seed, 60, 80, raw_depth=True) for seed in range(20)]
+
+
+def camera_rays(K, h, w):
+    """Camera-frame rays (H, W, 3) with z = 1, computed independently of the renderer."""
+    u, v = np.meshgrid(np.arange(w, dtype=np.float64), np.arange(h, dtype=np.float64))
+    return np.stack([(u - K[0, 2]) / K[0, 0], (v - K[1, 2]) / K[1, 1], np.ones_like(u)], -1)
+
+
+def to_room(frame):
+    """Back-projected points of a frame in room coordinates (H, W, 3), using the scene's camera."""
+    scene = frame["scene"]
+    points = backproject(frame["depth"], frame["K"]).astype(np.float64)
+    return points @ scene.camera.rotation().T + np.asarray(scene.camera.position_m)
+
+
+def test_same_seed_same_frame_and_different_seeds_differ():
+    a, b = render_room(3, 60, 80, raw_depth=True), render_room(3, 60, 80, raw_depth=True)
+    for key in ("rgb", "depth", "normals", "K", "raw_depth"):
+        np.testing.assert_array_equal(a[key], b[key])
+    c = render_room(4, 60, 80)
+    assert not np.array_equal(a["depth"], c["depth"])
+    assert not np.array_equal(a["rgb"], c["rgb"])
+
+
+def test_shapes_and_dtypes(frame):
+    assert frame["rgb"].shape == (240, 320, 3) and frame["rgb"].dtype == np.uint8
+    assert frame["depth"].shape == (240, 320) and frame["depth"].dtype == np.float32
+    assert frame["normals"].shape == (240, 320, 3) and frame["normals"].dtype == np.float32
+    assert frame["K"].shape == (3, 3) and frame["K"].dtype == np.float32
+    assert frame["raw_depth"].shape == (240, 320) and frame["raw_depth"].dtype == np.float32
+    assert "raw_depth" not in render_room(7, 60, 80)
+
+
+def test_depth_in_nyu_range(small_frames):
+    for f in small_frames:
+        d = f["depth"]
+        assert np.isfinite(d).all()
+        assert d.min() >= 0.45 and d.max() <= MAX_DEPTH_M
+
+
+def test_normals_are_unit_and_face_the_camera(small_frames):
+    K = nyu_intrinsics(60, 80)
+    rays = camera_rays(K, 60, 80)
+    for f in small_frames:
+        n = f["normals"].astype(np.float64)
+        np.testing.assert_allclose(np.linalg.norm(n, axis=-1), 1.0, atol=1e-4)
+        assert ((n * rays).sum(-1) < 0).all()
+
+
+def test_points_lie_inside_the_room(frame):
+    lx, ly, lz = frame["scene"].size_m
+    p = to_room(frame)
+    assert (p >= -1e-3).all()
+    assert (p[..., 0] <= lx + 1e-3).all() and (p[..., 1] <= ly + 1e-3).all() and (p[..., 2] <= lz + 1e-3).all()
+
+
+def test_floor_pixels_are_coplanar_at_camera_height(frame):
+    scene = frame["scene"]
+    up_cam = scene.camera.rotation().T @ np.array([0.0, 1.0, 0.0])     # the floor's normal, camera frame
+    floor = np.abs(frame["normals"].astype(np.float64) @ up_cam - 1) < 1e-4
+    floor &= to_room(frame)[..., 1] < 0.01                                  # not a table top
+    assert floor.sum() > 500
+    points = backproject(frame["depth"], frame["K"]).astype(np.float64)[floor]
+    # least-squares plane through the floor points, independent of the renderer's normals
+    centre = points.mean(0)
+    _, _, vt = np.linalg.svd(points - centre, full_matrices=False)
+    normal = vt[-1] * np.sign(vt[-1] @ up_cam)
+    assert np.abs((points - centre) @ normal).max() < 2e-3
+    assert np.degrees(np.arccos(min(1.0, normal @ up_cam))) < 0.2
+    # the camera's distance to that plane is its height above the floor
+    assert abs(abs(centre @ normal) - scene.camera.position_m[1]) < 5e-3
+
+
+def test_normals_agree_with_normals_from_depth(frame):
+    reference = normals_from_depth(frame["depth"], frame["K"])
+    ok = np.isfinite(reference).all(-1)
+    cos = (reference[ok] * frame["normals"][ok]).sum(-1)
+    # away from depth edges the two agree; edges are a small fraction of the image
+    assert np.mean(cos > np.cos(np.radians(5))) > 0.85
+    assert np.median(cos) > np.cos(np.radians(1))
+
+
+def test_intrinsics_scale_with_size():
+    for h, w in ((120, 160), (240, 320), (480, 640)):
+        K = render_room(0, h, w)["K"] if h < 480 else nyu_intrinsics(h, w)
+        np.testing.assert_allclose(K, nyu_intrinsics(h, w))
+        assert K[0, 0] == pytest.approx(518.8579 * w / 640, rel=1e-5)
+        assert K[1, 1] == pytest.approx(519.4696 * h / 480, rel=1e-5)
+
+
+def test_sizes_render_the_same_scene():
+    big, small = render_room(5, 480, 640)["depth"], render_room(5, 240, 320)["depth"]
+    # pixel (u, v) at 240x320 covers pixels 2u..2u+1, 2v..2v+1 at 480x640 (pixel-corner convention)
+    pooled = big.reshape(240, 2, 320, 2).mean((1, 3))
+    rel = np.abs(pooled - small) / small
+    assert np.median(rel) < 0.005
+    assert np.mean(rel < 0.02) > 0.95
+    tiny = render_room(5, 120, 160)
+    assert tiny["depth"].shape == (120, 160)
+
+
+def test_raw_depth_has_holes_and_is_quantised_depth_elsewhere(small_frames, frame):
+    for f in small_frames + [frame]:
+        raw, depth = f["raw_depth"], f["depth"]
+        valid = raw > 0
+        assert 0.3 < valid.mean() < 0.999
+        # Kinect disparity quantisation: error within 0.003 * depth**2 (+ float slack)
+        assert (np.abs(raw[valid] - depth[valid]) <= 0.003 * depth[valid] ** 2 + 1e-3).all()
+    holes = frame["raw_depth"] == 0
+    assert holes.sum() > 100
+
+
+def test_raw_depth_holes_at_depth_discontinuities(frame):
+    d = frame["depth"]
+    jump = np.abs(np.diff(d, axis=1)) > 0.1 * d[:, 1:]
+    assert jump.sum() > 20
+    raw = frame["raw_depth"]
+    assert ((raw[:, 1:] == 0) | (raw[:, :-1] == 0))[jump].mean() > 0.95
+
+
+def test_images_are_not_trivial(small_frames, frame):
+    assert frame["rgb"].std() > 15
+    for f in small_frames:
+        assert f["rgb"].std() > 5
+
+
+def test_scenes_vary_across_seeds(small_frames):
+    means = np.array([f["depth"].mean() for f in small_frames])
+    assert means.max() - means.min() > 1.5
+    assert means.std() > 0.4
+    brightness = np.array([f["rgb"].mean() for f in small_frames])
+    assert brightness.max() - brightness.min() > 20
+    assert len({f["depth"].max().round(2) for f in small_frames}) > 15
+
+
+def test_scene_split_equals_render_room(frame):
+    scene = sample_scene(7)
+    again = render_scene(scene, 240, 320)
+    np.testing.assert_array_equal(again["depth"], frame["depth"])
+    np.testing.assert_array_equal(again["rgb"], frame["rgb"])
+    assert len(scene.primitives) >= 1
+    assert "room" in scene.summary()
+
+
+def test_too_small_image_is_refused():
+    with pytest.raises(ValueError, match="too small"):
+        render_room(0, 4, 4)
