@@ -21,6 +21,7 @@ from .results import LESSON_ENV, RESULTS_ENV, load_figures
 LESSON_NAME = re.compile(r"^(\d{2})_[a-z0-9_]+\.ipynb$")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_NOTEBOOKS = REPO_ROOT / "notebooks"
+INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 
 
 @dataclass
@@ -79,7 +80,8 @@ def run_lesson(path: Path, out_dir: Path, quick: bool, progress: bool = True,
     stem = path.stem
     figures_file = out_dir / f"{stem}.json"
     figures_file.unlink(missing_ok=True)
-    env = {RESULTS_ENV: out_dir.resolve(), LESSON_ENV: stem, "MPLBACKEND": "Agg"}
+    # The inline backend is headless and stores each figure in the executed notebook (Agg would drop them).
+    env = {RESULTS_ENV: out_dir.resolve(), LESSON_ENV: stem, "MPLBACKEND": INLINE_BACKEND}
     if quick:
         env[QUICK_ENV] = "1"
     start = time.perf_counter()

@@ -28,7 +28,8 @@ def lessons(tmp_path):
     folder = tmp_path / "notebooks"
     folder.mkdir()
     _lesson(folder / "00_passes.ipynb",
-            "from course_lib import record\nassert QUICK, 'quick mode must reach the kernel'\nrecord('answer', 42)")
+            "from course_lib import record\nassert QUICK, 'quick mode must reach the kernel'\nrecord('answer', 42)",
+            "import matplotlib.pyplot as plt\nplt.plot([1, 2]);")
     _lesson(folder / "01_raises.ipynb", "x = 1", "raise ValueError('deliberate failure')")
     return folder
 
@@ -49,7 +50,9 @@ def test_failing_lesson_fails_the_run_and_is_named(lessons, tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert [(s["lesson"], s["status"]) for s in summary] == [("00_passes", "ok"), ("01_raises", "failed")]
     assert summary[0]["figures"] == {"answer": 42}
-    assert (out / "00_passes.ipynb").exists()
+    executed = nbformat.read(out / "00_passes.ipynb", as_version=4)
+    assert any("image/png" in o.get("data", {}) for c in executed.cells for o in c.get("outputs", [])), \
+        "figures must be stored in the executed notebook"
     # the table lists both lessons with the recorded figure
     assert "00_passes" in proc.stdout and "answer=42" in proc.stdout and "failed" in proc.stdout
 
