@@ -281,3 +281,30 @@ def test_names_and_format():
     assert "\n" not in line and "abs_rel 0.100" in line
     table = format_metrics(m, style="table")
     assert len(table.splitlines()) == 3 and "silog" in table
+
+
+def _all_reduce_worker(rank, init_file, pred, gt, out_file):
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)
+    try:
+        acc = MetricAccumulator(reduce="pixel")
+        acc.update(pred[rank::2], gt[rank::2])               # each rank sees half of the images
+        acc.all_reduce_()
+        if rank == 0:
+            torch.save({"pixel": acc.compute("pixel"), "image": acc.compute("image")}, out_file)
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_all_reduce_across_two_processes(tmp_path):
+    import torch.multiprocessing as mp
+
+    rng = np.random.default_rng(10)
+    pred, gt = random_pair(rng, (6, 8, 10))
+    out_file = tmp_path / "merged.pt"
+    mp.spawn(_all_reduce_worker, args=(str(tmp_path / "init"), pred, gt, str(out_file)), nprocs=2)
+    merged = torch.load(out_file, weights_only=True)
+    assert_close(merged["pixel"], reference(pred, gt, reduce="pixel"))
+    assert_close(merged["image"], reference(pred, gt, reduce="image"))
