@@ -438,7 +438,7 @@ def _decode_jpeg(data: np.ndarray, height: int, width: int, where: str) -> np.nd
 
     try:
         with Image.open(io.BytesIO(data.tobytes())) as im:
-            rgb = np.asarray(im.convert("RGB"))
+            rgb = np.array(im.convert("RGB"))  # a writable copy, as torch.from_numpy wants
     except Exception as exc:
         raise DataFormatError(f"{where}: the stored JPEG cannot be decoded ({exc}).") from None
     if rgb.shape != (height, width, 3):
