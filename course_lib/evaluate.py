@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from .environment import pick_device
 from .metrics import METRIC_NAMES, MetricAccumulator, crop_mask, flip_average, format_metrics, median_scale
@@ -120,10 +119,10 @@ def _predict(model, images: torch.Tensor) -> torch.Tensor:
         predict = None
     if predict is not None:
         return predict(model, images)
+    from .losses import upsample_like
+
     out = model(images)                                                # (B, 1, H/s, W/s)
-    if out.shape[-2:] != images.shape[-2:]:
-        out = F.interpolate(out, size=images.shape[-2:], mode="bilinear", align_corners=False)
-    return out
+    return upsample_like(out, images.shape[-2:]) if out.shape[-2:] != images.shape[-2:] else out
 
 
 def predict_for_protocol(model, images: torch.Tensor, protocol: EvalProtocol) -> torch.Tensor:

@@ -377,11 +377,26 @@ class PerceptualLoss(nn.Module):
 
 # ----------------------------------------------------------------------------- sizes
 
+def upsample_like(pred: torch.Tensor, size_hw) -> torch.Tensor:
+    """Bilinear upsampling (align_corners=False) of (B, 1, h, w) to size_hw = (H, W).
+
+    When (h, w) = (ceil(H/s), ceil(W/s)) for an integer s, as the model contract gives, pred is
+    upsampled by exactly s and cropped, like course_lib.models.predict; otherwise resized to (H, W).
+    """
+    (h, w), (H, W) = pred.shape[-2:], tuple(size_hw)
+    s = math.ceil(H / h)
+    if s > 1 and math.ceil(W / w) == s and h == math.ceil(H / s) and w == math.ceil(W / s):
+        up = F.interpolate(pred, size=(h * s, w * s), mode="bilinear", align_corners=False)
+        return up[..., :H, :W]
+    return F.interpolate(pred, size=(H, W), mode="bilinear", align_corners=False)
+
+
 def match_size(pred, target, valid=None, mode: str = "upsample_pred"):
     """Bring pred and target to one size; returns (pred, target, valid), each (B, 1, h, w).
 
-    mode="upsample_pred" (the default, and what CombinedLoss does): pred is resized bilinearly to the
-    target size (align_corners=False), so the loss sees every ground-truth pixel. Simple and standard.
+    mode="upsample_pred" (the default, and what CombinedLoss does): pred is upsampled bilinearly to the
+    target size (`upsample_like`, the same rule as models.predict), so the loss sees every
+    ground-truth pixel. Simple and standard.
     mode="downsample_target": the target is reduced to the pred size by masked average pooling over
     each s x s block (only valid pixels are averaged; a block without any becomes invalid), which
     never invents depth where there was no measurement. Needs an integer factor s. (Lesson 07.)
@@ -393,8 +408,7 @@ def match_size(pred, target, valid=None, mode: str = "upsample_pred"):
     if pred.shape[-2:] == target.shape[-2:]:
         return pred, target, valid
     if mode == "upsample_pred":
-        pred = F.interpolate(pred, size=target.shape[-2:], mode="bilinear", align_corners=False)
-        return pred, target, valid
+        return upsample_like(pred, target.shape[-2:]), target, valid
     if mode == "downsample_target":
         (h, w), (H, W) = pred.shape[-2:], target.shape[-2:]
         if H % h or W % w or H // h != W // w:

@@ -342,3 +342,15 @@ def test_perceptual_loss_loads_weights_from_path(tmp_path):
     torch.save(net.state_dict(), tmp_path / "r18.pth")
     loss_fn = L.PerceptualLoss("resnet18.layer1", weights=tmp_path / "r18.pth")
     assert torch.equal(loss_fn.features[0].weight, net.conv1.weight)
+
+
+def test_upsample_like_follows_the_model_contract():
+    # a stride-4 output of a 30x42 input is ceil(30/4) x ceil(42/4) = 8 x 11: upsample by 4, then crop
+    small = torch.rand(1, 1, 8, 11)
+    up = L.upsample_like(small, (30, 42))
+    by_four = torch.nn.functional.interpolate(small, scale_factor=4, mode="bilinear")[..., :30, :42]
+    assert up.shape == (1, 1, 30, 42) and torch.allclose(up, by_four)
+    # any other size: a plain resize
+    odd = torch.rand(1, 1, 7, 9)
+    assert torch.allclose(L.upsample_like(odd, (30, 42)),
+                          torch.nn.functional.interpolate(odd, size=(30, 42), mode="bilinear"))
