@@ -576,7 +576,9 @@ def sample_scene(seed: int) -> RoomScene:
             footprints.append(fp)
             break
 
-    light = (float(rng.uniform(0.25, 0.75) * lx), float(ly - 0.2), float(rng.uniform(0.25, 0.75) * lz))
+    # the lamp hangs from the ceiling, away from the walls (a lamp close to a wall washes it out)
+    light = (float(np.clip(rng.uniform(0.3, 0.7) * lx, min(0.9, lx / 2), max(lx - 0.9, lx / 2))), float(ly - 0.2),
+             float(np.clip(rng.uniform(0.3, 0.7) * lz, min(0.9, lz / 2), max(lz - 0.9, lz / 2))))
     return RoomScene(
         seed=int(seed), size_m=size, camera=camera, face_materials=face_materials, primitives=primitives,
         decals=decals, light_m=light, light_power=float(rng.uniform(2.0, 5.0)), ambient=float(rng.uniform(0.2, 0.45)),
@@ -965,6 +967,79 @@ def _occlusion(scene: RoomScene, ids, px, py, pz, K, R):
     return ao
 
 
+def _floor_shadows(scene: RoomScene, ids, px, py, pz, K, R):
+    """1 where a floor pixel sees the lamp, 0 where a solid is in the way, (H, W) float32.
+
+    A shadow ray runs from each floor point P to the lamp L: P + t (L - P), 0 < t < 1. Only the pixels
+    inside the screen rectangle of the primitive's shadow (its corners projected from the lamp onto the
+    floor) are tested, and only floor pixels count."""
+    h, w = ids.shape
+    lit = np.ones((h, w), _F32)
+    floor = ids == 0
+    lamp = np.asarray(scene.light_m, np.float64)
+    position = np.asarray(scene.camera.position_m, np.float64)
+    Rt = R.T.astype(np.float64)
+    rows, cols = np.flatnonzero(floor.any(1)), np.flatnonzero(floor.any(0))
+    if len(rows) == 0:
+        return lit
+    for p in scene.primitives:
+        if p.half_m[0] < 0.04 and p.half_m[-1] < 0.04:     # legs: thin shadows, not worth the time
+            continue
+        corners = p.corners()
+        # where the lamp projects the corners onto the floor (capped for corners close to lamp height)
+        reach = np.minimum(lamp[1] / np.maximum(lamp[1] - corners[:, 1], 1e-3), 6.0)[:, None]
+        shadow = lamp + (corners - lamp) * reach
+        lo = np.minimum(shadow.min(0), corners.min(0))
+        hi = np.maximum(shadow.max(0), corners.max(0))
+        area = Primitive("box", tuple((lo + hi) / 2 * [1, 0, 1]), tuple((hi - lo) / 2 * [1, 0, 1] + 0.02), None)
+        rect = _screen_rect(area, position, Rt, K, h, w)
+        if rect is None:
+            continue
+        v0, v1 = max(rect[0], rows[0]), min(rect[1], rows[-1] + 1)      # only where there is floor
+        u0, u1 = max(rect[2], cols[0]), min(rect[3], cols[-1] + 1)
+        if v0 >= v1 or u0 >= u1:
+            continue
+        sl = np.s_[v0:v1, u0:u1]
+        cx, cy, cz = (float(v) for v in p.center_m)
+        ox, oy, oz = px[sl] - _F32(cx), py[sl] - _F32(cy), pz[sl] - _F32(cz)     # P relative to the solid
+        dx, dy, dz = _F32(lamp[0]) - px[sl], _F32(lamp[1]) - py[sl], _F32(lamp[2]) - pz[sl]
+        if p.kind == "box":
+            if p.yaw != 0.0:
+                c, s = _F32(math.cos(p.yaw)), _F32(math.sin(p.yaw))
+                ox, oz = c * ox - s * oz, s * ox + c * oz
+                dx, dz = c * dx - s * dz, s * dx + c * dz
+            near, far = None, None
+            for o_, d_, half in ((ox, dx, p.half_m[0]), (oy, dy, p.half_m[1]), (oz, dz, p.half_m[2])):
+                inv = 1 / d_          # d = 0 gives inf (and NaN comparisons: not blocked)
+                t0, t1 = (-half - o_) * inv, (half - o_) * inv
+                lo_t, hi_t = np.minimum(t0, t1), np.maximum(t0, t1)
+                near = lo_t if near is None else np.maximum(near, lo_t)
+                far = hi_t if far is None else np.minimum(far, hi_t)
+        elif p.kind == "cylinder":
+            r, hh = p.half_m[0], p.half_m[1]
+            a = dx * dx + dz * dz
+            b = ox * dx + oz * dz
+            disc = b * b - a * (ox * ox + oz * oz - r * r)
+            root = np.sqrt(np.maximum(disc, 0))
+            inv_a = 1 / np.maximum(a, _F32(1e-12))
+            near, far = (-b - root) * inv_a, (-b + root) * inv_a
+            far[disc < 0] = -1
+            inv = 1 / dy                                            # dy > 0: the lamp is above
+            near = np.maximum(near, np.minimum((-hh - oy) * inv, (hh - oy) * inv))
+            far = np.minimum(far, np.maximum((-hh - oy) * inv, (hh - oy) * inv))
+        else:
+            r = p.half_m[0]
+            a = dx * dx + dy * dy + dz * dz
+            b = ox * dx + oy * dy + oz * dz
+            disc = b * b - a * (ox * ox + oy * oy + oz * oz - r * r)
+            root = np.sqrt(np.maximum(disc, 0))
+            near, far = (-b - root) / a, (-b + root) / a
+            far[disc < 0] = -1
+        blocked = (near < far) & (far > 0) & (near < 1) & floor[sl]
+        lit[sl][blocked] = 0
+    return lit
+
+
 def render_scene(scene: RoomScene, height: int = 240, width: int = 320, raw_depth: bool = False) -> dict:
     """Ray-cast `scene` at `height` x `width`: {"rgb", "depth", "normals", "K"[, "raw_depth"]} (see render_room)."""
     if height < 8 or width < 8:
@@ -986,6 +1061,8 @@ def render_scene(scene: RoomScene, height: int = 240, width: int = 320, raw_dept
     inv_dist = 1 / np.sqrt(dist2)
     ndotl = np.maximum((nx * vx + ny * vy + nz * vz) * inv_dist, 0)
     falloff = _F32(scene.light_power) / (1 + dist2 * _F32(1 / 4.0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ndotl *= _floor_shadows(scene, ids, px, py, pz, K, R).reshape(-1)
     shade = _F32(scene.ambient) * (_F32(0.8) + _F32(0.2) * ny) + ndotl * falloff * _F32(0.6)
     shade *= _occlusion(scene, ids, px, py, pz, K, R).reshape(-1)
     color = albedo * shade
@@ -1003,6 +1080,7 @@ def render_scene(scene: RoomScene, height: int = 240, width: int = 320, raw_dept
     if len(e):
         color[:, e] = albedo[:, e] * _F32(1.1)
     color *= np.asarray(scene.white_balance, _F32)[:, None] * _F32(scene.exposure)
+    color = color * _F32(1.3) / (1 + _F32(0.3) * color)     # soft highlights instead of clipping
 
     # Camera: vignetting, gamma 2 (sqrt: exact everywhere), sensor noise, 8 bits.
     a2 = ((np.arange(width, dtype=_F32) - K[0, 2]) / K[0, 0]) ** 2
