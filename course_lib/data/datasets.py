@@ -89,9 +89,9 @@ class SyntheticRooms(DepthDataset):
 
         h, w = self.size
         room = render_room(self.scene_seed(index), height=h, width=w, raw_depth=self.raw_depth)
-        sample = {"rgb": room["rgb"], "depth": room["depth"], "K": room["K"]}
+        sample = {"rgb": room["rgb"], "depth": room["depth"].astype(np.float32, copy=False), "K": room["K"]}
         if self.raw_depth:
-            sample["raw_depth"] = room["raw_depth"]
+            sample["raw_depth"] = room["raw_depth"].astype(np.float32, copy=False)
         return sample
 
     def __repr__(self) -> str:

@@ -36,10 +36,16 @@ SPATIAL_KEYS = ("rgb", "depth", "valid", "raw_depth")
 
 def normalize_image(rgb) -> torch.Tensor:
     """(H, W, 3) uint8 RGB (numpy or tensor) -> (3, H, W) float32, ImageNet-normalised."""
-    rgb = torch.from_numpy(np.array(rgb)) if isinstance(rgb, np.ndarray) else torch.as_tensor(rgb)  # a copy
     if rgb.ndim != 3 or rgb.shape[-1] != 3:
         raise ValueError(f"normalize_image expects an (H, W, 3) RGB image, got shape {tuple(rgb.shape)}")
-    x = rgb.permute(2, 0, 1).float() / 255.0
+    if isinstance(rgb, np.ndarray):
+        # NumPy, single-threaded: torch's multithreaded element-wise ops are slower on one small
+        # image, and much slower when the DataLoader's processes already occupy every core.
+        mean = np.asarray(IMAGENET_MEAN, np.float32)
+        inv_std = 1.0 / np.asarray(IMAGENET_STD, np.float32)
+        x = (rgb.astype(np.float32) * np.float32(1 / 255.0) - mean) * inv_std   # (H, W, 3)
+        return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))
+    x = torch.as_tensor(rgb).permute(2, 0, 1).float() / 255.0
     mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
     std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
     return (x - mean) / std
@@ -144,12 +150,15 @@ class Compose:
 
 
 def resize_image(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """(H, W, 3) uint8 -> (h, w, 3) uint8, bilinear (anti-aliased, i.e. area-like, when shrinking)."""
+    """(H, W, 3) uint8 -> (h, w, 3) uint8, bilinear; anti-aliased (area-like) when shrinking.
+
+    Pillow's bilinear filter widens its support when it shrinks, like torch's antialias=True. It runs
+    on one core, which suits DataLoader workers (multithreaded interpolation of small images is slower).
+    """
+    from PIL import Image
+
     h, w = size
-    x = torch.from_numpy(np.array(rgb)).permute(2, 0, 1)[None].float()  # (1, 3, H, W)
-    shrinking = h < rgb.shape[0] or w < rgb.shape[1]
-    y = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False, antialias=shrinking)
-    return y[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy()
+    return np.asarray(Image.fromarray(np.ascontiguousarray(rgb)).resize((w, h), Image.BILINEAR))
 
 
 def nearest_indices(old: int, new: int) -> np.ndarray:
