@@ -10,7 +10,8 @@ import random
 import sys
 
 import numpy as np
-import torch
+
+# torch is imported inside the functions: `import course_lib` (and so `python -m data_prep`) stays fast.
 
 QUICK_ENV = "COURSE_QUICK"
 
@@ -20,12 +21,14 @@ def is_quick_mode() -> bool:
     return os.environ.get(QUICK_ENV, "0") == "1"
 
 
-def pick_device(device: str | torch.device = "auto") -> torch.device:
-    """Return a torch.device: for "auto" the first of cuda, mps, cpu that is available.
+def pick_device(device="auto"):
+    """Return a torch.device: for "auto" the first of cuda, mps, cpu that is available (a str or torch.device in).
 
     >>> pick_device("cpu")
     device(type='cpu')
     """
+    import torch
+
     if isinstance(device, torch.device):
         return device
     if device != "auto":
@@ -44,6 +47,8 @@ def pick_device(device: str | torch.device = "auto") -> torch.device:
 
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch (every device) so that a run can be repeated."""
+    import torch
+
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -53,6 +58,7 @@ def seed_everything(seed: int) -> None:
 
 def environment_info() -> dict:
     """The facts `describe_environment` prints, as a dict (for logs and checkpoints)."""
+    import torch
     import torchvision
 
     info = {
