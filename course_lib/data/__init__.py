@@ -13,8 +13,8 @@ from .datasets import (
 )
 from .transforms import (
     IMAGENET_MEAN, IMAGENET_STD, CenterCrop, ChannelSwap, ColorJitter, Compose, RandomCrop,
-    RandomHorizontalFlip, RandomScaleCrop, Resize, denormalize_image, eval_transforms, normalize_image,
-    resize_depth, to_item, train_transforms,
+    RandomHorizontalFlip, RandomScaleCrop, Resize, crop_sample, denormalize_image, eval_transforms, hflip_sample,
+    invented_depth_mask, normalize_image, resize_depth, to_item, train_transforms,
 )
 
 _LAZY = {"render_room": ".synthetic", "open_pack": ".pack", "PackWriter": ".pack"}
@@ -34,7 +34,7 @@ __all__ = [
     "heldout_rooms", "make_dataset", "make_loaders", "read_depth_png", "read_rgb",
     "seed_worker", "set_epoch",
     "IMAGENET_MEAN", "IMAGENET_STD", "CenterCrop", "ChannelSwap", "ColorJitter", "Compose", "RandomCrop",
-    "RandomHorizontalFlip", "RandomScaleCrop", "Resize", "denormalize_image", "eval_transforms", "normalize_image",
-    "resize_depth", "to_item", "train_transforms",
+    "RandomHorizontalFlip", "RandomScaleCrop", "Resize", "crop_sample", "denormalize_image", "eval_transforms",
+    "hflip_sample", "invented_depth_mask", "normalize_image", "resize_depth", "to_item", "train_transforms",
     "render_room", "open_pack", "PackWriter",
 ]
