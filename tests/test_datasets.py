@@ -285,3 +285,21 @@ def test_mock_nyu_labeled_has_the_real_layout(tmp_path):
     splits = scipy.io.loadmat(write_mock_nyu_splits(tmp_path / "splits.mat", 10))
     train, test = splits["trainNdxs"].ravel(), splits["testNdxs"].ravel()
     assert splits["trainNdxs"].shape[1] == 1 and sorted(np.concatenate([train, test])) == list(range(1, 11))
+
+
+def test_make_loaders_uses_a_distributed_sampler_under_torch_distributed(pack_path, tmp_path):
+    import torch.distributed as dist
+    from torch.utils.data.distributed import DistributedSampler
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'rendezvous'}", rank=0, world_size=1)
+    try:
+        train = D.PackDataset(pack_path, "train")
+        loader, _ = D.make_loaders(train, None, batch_size=2, num_workers=0, seed=3)
+        assert isinstance(loader.sampler, DistributedSampler) and loader.drop_last
+        D.set_epoch(loader, 0)
+        first = [i for b in loader for i in b["index"].tolist()]
+        D.set_epoch(loader, 1)
+        second = [i for b in loader for i in b["index"].tolist()]
+        assert sorted(first) == sorted(second) == list(range(10)) and first != second
+    finally:
+        dist.destroy_process_group()
