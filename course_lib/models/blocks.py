@@ -17,26 +17,26 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-MIN_DEPTH_M = 0.01    # soft lower bound of every prediction: 1 cm, so log(depth) is always finite
-MAX_DEPTH_M = 100.0   # soft upper bound: far beyond any indoor room, keeps exp() from overflowing
+MIN_DEPTH_M = 1e-3    # lower bound of every prediction: 1 mm, so log(depth) is always finite
+MAX_DEPTH_M = 1000.0  # upper bound: far beyond any scene of the course, keeps exp() finite (even in float16)
 INIT_DEPTH_M = 2.5    # an untrained head predicts about this everywhere (the middle of an NYU room)
 
 
 def bounded_log_depth(raw: torch.Tensor, min_depth_m: float = MIN_DEPTH_M,
                       max_depth_m: float = MAX_DEPTH_M) -> torch.Tensor:
-    """Raw network output (read as log-depth) -> log-depth softly clamped to [log min, log max].
+    """Raw network output, read as log-depth, clamped to [log min_depth_m, log max_depth_m].
 
-    lo + softplus(raw - lo) - softplus(raw - hi) is the identity well inside (lo, hi) (slope
-    sigmoid(raw - lo) - sigmoid(raw - hi), above 0.9 from 3 cm to 10 m with the defaults) and
-    bends smoothly onto lo and hi outside, so the gradient never drops to exactly zero.
+    A hard clamp: exactly the identity between 1 mm and 1 km (so depth is exactly exp(raw) for
+    every depth a room or a street can have), flat outside. The bounds are six orders of magnitude
+    apart, so the flat parts (no gradient) are only reached by a network that has diverged; they
+    exist to keep log(depth) finite for log-space losses and exp() from overflowing in float16.
     """
-    lo, hi = math.log(min_depth_m), math.log(max_depth_m)
-    return lo + F.softplus(raw - lo) - F.softplus(raw - hi)
+    return raw.clamp(math.log(min_depth_m), math.log(max_depth_m))
 
 
 def depth_from_log(raw: torch.Tensor, min_depth_m: float = MIN_DEPTH_M,
                    max_depth_m: float = MAX_DEPTH_M) -> torch.Tensor:
-    """Raw network output -> positive depth in metres: exp of the softly bounded log-depth.
+    """Raw network output -> positive depth in metres: exp of the bounded log-depth.
 
     This is the one place where the course makes depth positive; every model ends here.
     """
@@ -55,7 +55,7 @@ class DepthHead(nn.Module):
       and a loss on log-depth gets well scaled gradients at every distance.
     The conv bias starts at log(2.5 m) and the weights at a tenth of PyTorch's default, so an
     untrained network predicts a plausible room and the first steps learn structure, not scale.
-    The soft bounds of `bounded_log_depth` (1 cm .. 100 m) only keep the exponential finite.
+    The bounds of `bounded_log_depth` (1 mm .. 1 km) only keep log-depth and the exponential finite.
     """
 
     def __init__(self, in_channels: int, kernel_size: int = 3, init_depth_m: float = INIT_DEPTH_M):

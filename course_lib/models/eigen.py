@@ -32,6 +32,8 @@ for this version; neither do we (`.encoder` is the coarse conv stack, for freezi
 """
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -82,7 +84,7 @@ class EigenCoarse(nn.Module):
         )
         with torch.no_grad():  # start as a flat room at INIT_DEPTH_M, like every DepthHead
             self.fc[-1].weight.mul_(0.1)
-            self.fc[-1].bias.fill_(torch.tensor(INIT_DEPTH_M).log().item())
+            self.fc[-1].bias.fill_(math.log(INIT_DEPTH_M))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.convs(x)).view(-1, 1, *OUTPUT_HW)  # (B, 1, 55, 74)

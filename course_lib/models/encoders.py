@@ -189,7 +189,7 @@ def torchvision_state_dict(name: str) -> tuple[dict, str]:
 
 
 # Old DenseNet checkpoints name layers "norm.1" where the module is now "norm1" (torchvision does the same fix).
-_DENSENET_OLD_KEY = re.compile(r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var))$")
+_DENSENET_OLD_KEY = re.compile(r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var|num_batches_tracked))$")
 
 
 def load_torchvision_state_dict(encoder: Encoder, state: dict, source: str = "the state dict") -> None:
@@ -205,7 +205,10 @@ def load_torchvision_state_dict(encoder: Encoder, state: dict, source: str = "th
     state = {_DENSENET_OLD_KEY.sub(r"\1\2", k): v for k, v in state.items()
              if not k.startswith(("fc.", "classifier."))}
     own = set(encoder.state_dict())
-    missing, unexpected = sorted(own - set(state)), sorted(set(state) - own)
+    # files saved before PyTorch 0.4.1 (torchvision's own DenseNet weights) have no BatchNorm
+    # batch counters; BatchNorm fills them in when loading
+    missing = sorted(k for k in own - set(state) if not k.endswith("num_batches_tracked"))
+    unexpected = sorted(set(state) - own)
     if missing or unexpected:
         raise CheckpointError(
             f"{source} does not fit this {type(encoder).__name__}: {len(missing)} missing keys "
