@@ -14,10 +14,14 @@ from .common import progress
 def convert_synthetic(count: int, size: tuple[int, int], out, seed: int = 0, split: str = "train",
                       overwrite: bool = False, show_progress: bool = True) -> Path:
     """Render rooms seed, seed+1, ..., seed+count-1 at size (H, W) into one split, with raw_depth."""
-    from course_lib.data.synthetic import render_room  # imported late: only this subcommand needs it
+    from course_lib.data.synthetic import HELDOUT_SEED_BASE, render_room  # late: only this subcommand needs it
 
     if count < 1:
         raise DataFormatError(f"--count must be at least 1, got {count}.")
+    if seed < 0 or seed + count > HELDOUT_SEED_BASE:
+        raise DataFormatError(f"seeds {seed}..{seed + count - 1} reach the held-out rooms (seeds from "
+                              f"{HELDOUT_SEED_BASE} on, which every lesson evaluates on); choose --seed between 0 "
+                              f"and {HELDOUT_SEED_BASE - count}.")
     h, w = (int(v) for v in size)
     first = render_room(seed, height=h, width=w, raw_depth=True)
     K = np.asarray(first["K"], np.float32)

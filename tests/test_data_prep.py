@@ -419,3 +419,13 @@ def test_synthetic_pack_matches_render_room(tmp_path):
         np.testing.assert_allclose(split[j]["raw_depth"], room["raw_depth"], rtol=1e-6)
     np.testing.assert_allclose(split.intrinsics, room["K"])
     np.testing.assert_array_equal(split.per_frame("seed"), [7, 8])
+
+
+def test_synthetic_pack_refuses_heldout_seeds(tmp_path):
+    from course_lib.data.synthetic import HELDOUT_SEED_BASE
+    from data_prep.synthetic import convert_synthetic
+
+    out = tmp_path / "s.h5"
+    with pytest.raises(DataFormatError, match="held-out rooms"):
+        convert_synthetic(4, (24, 32), out, seed=HELDOUT_SEED_BASE - 2, show_progress=False)
+    assert not out.exists()

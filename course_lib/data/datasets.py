@@ -24,11 +24,12 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..errors import DataFormatError
 from ..geometry import nyu_intrinsics
+from .synthetic import HELDOUT_SEED_BASE
 from .transforms import eval_transforms, to_item, train_transforms
 
 SEED_STRIDE = 1_000_003            # training seed s renders scenes s * SEED_STRIDE + i
 TRAINING_SEED_LIMIT = 10**9        # every training scene seed is below this
-HELDOUT_SEED_BASE = 10**9          # held-out scene i has seed 10**9 + i
+# held-out scene i has seed HELDOUT_SEED_BASE + i (10**9 + i), defined beside the renderer
 VAL_SEED = 999                     # make_dataset("synthetic", "val") uses SyntheticRooms(seed=999)
 DEFAULT_LENGTHS = {"train": 2000, "val": 64, "test": 64}
 

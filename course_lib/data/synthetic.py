@@ -47,6 +47,7 @@ from course_lib.geometry import nyu_intrinsics
 
 MIN_DEPTH_M = 0.5   # nearest surface the scene sampler allows (metres, approximately)
 MAX_DEPTH_M = 10.0  # farthest depth a frame can contain (metres, guaranteed)
+HELDOUT_SEED_BASE = 10**9  # seeds from here on are the course's held-out rooms: never train on them
 KINECT_FOCAL_BASELINE = 580.0 * 0.075  # focal length (px) x baseline (m) of the Kinect's IR pair
 
 # Room faces come first in the primitive-id map; objects are numbered from NUM_FACES on.
