@@ -29,6 +29,218 @@ def cmd_run_notebooks(args) -> int:
     return 1 if failed else 0
 
 
+# ----------------------------------------------------------------------------- train / evaluate / predict / export
+
+def _is_main_process() -> bool:
+    import os
+    return os.environ.get("RANK", "0") == "0"
+
+
+def _say(*parts) -> None:
+    if _is_main_process():
+        print(*parts)
+
+
+def _as_user_error(fn, *args, **kwargs):
+    """Call fn; a ValueError or FileNotFoundError caused by the arguments becomes a one-line CourseError."""
+    try:
+        return fn(*args, **kwargs)
+    except CourseError:
+        raise
+    except (ValueError, FileNotFoundError) as exc:
+        raise CourseError(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
+
+
+def _parse_options(items) -> dict:
+    """["base_channels=16", "up=bilinear"] -> {"base_channels": 16, "up": "bilinear"}."""
+    import ast
+
+    options = {}
+    for item in items or []:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise CourseError(f"--model-option {item!r} is not KEY=VALUE, e.g. --model-option base_channels=16.")
+        try:
+            options[key.strip()] = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            options[key.strip()] = text
+    return options
+
+
+def _build_cli_model(args, checkpoint: dict | None):
+    from .models import build_model, model_options
+
+    if checkpoint is not None and args.model is None:      # --resume without --model: the run's own model
+        return build_model(**checkpoint["model_config"])
+    name = args.model or "unet"
+    options = _parse_options(args.model_option)
+    accepted = _as_user_error(model_options, name)
+    if args.encoder is not None:
+        if "encoder" not in accepted:
+            raise CourseError(f"model {name!r} has no --encoder option (models with one: resnet_unet, fpn, densedepth).")
+        options["encoder"] = args.encoder
+    if args.pretrained:
+        if "pretrained" not in accepted:
+            raise CourseError(f"model {name!r} has no pretrained encoder; drop --pretrained.")
+        options["pretrained"] = True
+    return _as_user_error(build_model, name, **options)
+
+
+def _train_val_datasets(args):
+    from .data import make_dataset
+
+    size = tuple(args.image_size)
+    if args.data == "synthetic":
+        train = _as_user_error(make_dataset, "synthetic", "train", size=size, length=args.train_size, seed=args.seed)
+        val = _as_user_error(make_dataset, "synthetic", "val", size=size, length=args.val_size)
+        return train, val
+    from .data.pack import open_pack
+
+    splits = _as_user_error(lambda: open_pack(args.data).splits)
+    if "train" not in splits:
+        raise CourseError(f"the pack {args.data} has no 'train' split (it has {', '.join(splits)}); train on a pack "
+                          "made for training, or pass --data synthetic.")
+    val_split = "val" if "val" in splits else ("test" if "test" in splits else None)
+    train = _as_user_error(make_dataset, args.data, "train", size=size, length=args.train_size, seed=args.seed)
+    val = None if val_split is None else _as_user_error(make_dataset, args.data, val_split, size=size,
+                                                        length=args.val_size)
+    return train, val
+
+
+def cmd_train(args) -> int:
+    from pathlib import Path
+
+    from .checkpoint import load_checkpoint
+    from .losses import build_loss
+    from .train import TrainConfig, fit
+
+    out = Path(args.out)
+    last = out / "last.pt"
+    checkpoint = None
+    if last.exists():
+        if args.resume:
+            checkpoint = load_checkpoint(last)
+            if checkpoint["step"] >= args.steps and not args.epochs:
+                _say(f"{out} already holds a run that reached step {checkpoint['step']} of {args.steps}; "
+                     "nothing to do (raise --steps to train further).")
+                return 0
+        elif args.overwrite:
+            if _is_main_process():
+                for name in ("last.pt", "best.pt", "log.csv"):
+                    (out / name).unlink(missing_ok=True)
+        else:
+            step = load_checkpoint(last)["step"]
+            raise CourseError(f"{out} already holds a training run (last.pt at step {step}); continue it with "
+                              "--resume, start over with --overwrite, or choose another --out.")
+    elif args.resume:
+        _say(f"no checkpoint in {out} yet: starting a new run there.")
+
+    model = _build_cli_model(args, checkpoint)
+    loss = _as_user_error(build_loss, args.loss)
+    train_ds, val_ds = _train_val_datasets(args)
+    config = TrainConfig(steps=args.steps, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                         weight_decay=args.weight_decay, grad_accum_steps=args.grad_accum, schedule=args.schedule,
+                         warmup_steps=args.warmup_steps, device=args.device, amp=args.amp,
+                         channels_last=args.channels_last, compile=args.compile, sync_bn=args.sync_bn,
+                         val_every=args.val_every, ema=args.ema, out_dir=str(out),
+                         checkpoint_every=args.checkpoint_every, log_every=args.log_every,
+                         progress=not args.no_progress, tensorboard=args.tensorboard, resume=args.resume,
+                         seed=args.seed, num_workers=args.num_workers)
+    history = fit(model, train_ds, val_ds, loss, config)
+    if history.get("loss"):
+        _say(f"trained to step {history['step'][-1]}: loss {history['loss'][-1]:.4f}"
+             + (f", val abs_rel {history['val_abs_rel'][-1]:.4f}" if history.get("val_abs_rel") else ""))
+    _say(f"checkpoints and log in {out}: last.pt, best.pt, log.csv")
+    return 0
+
+
+def _crop_arg(text: str):
+    return None if text == "none" else text
+
+
+def cmd_evaluate(args) -> int:
+    import json
+    from pathlib import Path
+
+    from .checkpoint import load_model
+    from .data import make_dataset
+    from .evaluate import EvalProtocol, evaluate
+
+    model = load_model(args.checkpoint, device="cpu")
+    protocol = _as_user_error(EvalProtocol, crop=_crop_arg(args.crop), gt=args.gt, flip=args.flip,
+                              max_depth=args.max_depth, reduce=args.reduce)
+    if args.image_size:
+        size = tuple(args.image_size)
+    elif args.data == "synthetic":
+        size = (240, 320)
+    else:
+        from .data.pack import open_pack
+        pack = _as_user_error(open_pack, args.data)
+        if args.split not in pack.splits:
+            raise CourseError(f"the pack {args.data} has no split {args.split!r}; it has {', '.join(pack.splits)}.")
+        frames = pack[args.split]
+        size = (frames.height, frames.width)
+    dataset = _as_user_error(make_dataset, args.data, args.split, size=size, augment=False,
+                             length=args.limit, raw_depth=args.gt == "raw")
+    result = evaluate(model, dataset, protocol, batch_size=args.batch_size, device=args.device,
+                      num_workers=args.num_workers, progress=not args.no_progress)
+    print(f"{args.checkpoint} on {args.data} ({args.split}, {size[0]}x{size[1]})")
+    print(result.table())
+    if args.json:
+        target = Path(args.json)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.tmp")
+        tmp.write_text(json.dumps({"checkpoint": str(args.checkpoint), "data": str(args.data), "split": args.split,
+                                   "image_size": list(size), **result.to_dict()}, indent=2))
+        tmp.replace(target)
+        print(f"wrote {target}")
+    return 0
+
+
+def cmd_predict(args) -> int:
+    from pathlib import Path
+
+    from .checkpoint import load_model
+    from .environment import pick_device
+    from .predict import expand_inputs, predict_file
+
+    model = load_model(args.checkpoint, device=_as_user_error(pick_device, args.device))
+    files = expand_inputs(args.inputs)
+    if not files:
+        raise CourseError("no image files found in " + ", ".join(args.inputs) + "; give photos or folders of photos.")
+    failed, used = 0, {}
+    for path in files:
+        stem = path.stem if path.stem not in used else f"{path.stem}_{used[path.stem]}"
+        used[path.stem] = used.get(path.stem, 0) + 1
+        try:
+            written = predict_file(model, path, args.out, npy=args.npy, ply=args.ply, intrinsics=args.intrinsics,
+                                   max_size=args.max_size, name=stem)
+        except CourseError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        print(f"{path} -> " + ", ".join(Path(p).name for p in written.values()))
+    print(f"{len(files) - failed} of {len(files)} images written to {args.out}")
+    return 0 if failed == 0 else 2
+
+
+def cmd_export(args) -> int:
+    from .checkpoint import load_model
+    from .export import check_onnx_parity, export_onnx, onnx_exporter_name
+
+    model = load_model(args.checkpoint, device="cpu")
+    h, w = args.height, args.width
+    if h < 8 or w < 8:
+        raise CourseError(f"--height/--width {h}x{w} is too small to export; use at least 8x8 (e.g. 240 320).")
+    sizes = [(h, w), (h + h // 2 + 3, w + w // 4 + 5)]       # a second, odd-sized resolution
+    path = export_onnx(model, args.onnx, sample_size=(h, w), check_sizes=sizes, rtol=1e-4)
+    for (sh, sw), figures in check_onnx_parity(model, path, sizes).items():
+        print(f"onnxruntime vs PyTorch at {sh}x{sw}: max relative error {figures['max_rel_error']:.2e}, "
+              f"max absolute error {figures['max_abs_error']:.2e} m")
+    print(f"wrote {path} (dynamic batch, height and width; {onnx_exporter_name(path)} exporter)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m course_lib",
                                      description="Monocular depth estimation course: tools behind the lessons.")
@@ -45,6 +257,80 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=int, default=None, help="seconds allowed per cell (default: no limit)")
     p.add_argument("--no-progress", action="store_true", help="no per-cell progress bar")
     p.set_defaults(func=cmd_run_notebooks)
+
+    p = sub.add_parser("train", help="train a depth network (also under torchrun --nproc_per_node=K -m course_lib train)")
+    p.add_argument("--model", default=None, help="unet | resnet_unet | fpn | eigen | densedepth (default unet)")
+    p.add_argument("--encoder", default=None, help="backbone for resnet_unet / fpn / densedepth, e.g. resnet50")
+    p.add_argument("--pretrained", action="store_true", help="start the encoder from ImageNet weights")
+    p.add_argument("--model-option", action="append", metavar="KEY=VALUE", help="any build_model option, repeatable")
+    p.add_argument("--data", default="synthetic", help="'synthetic' or the path of a depth pack (.h5)")
+    p.add_argument("--image-size", type=int, nargs=2, default=[240, 320], metavar=("H", "W"))
+    p.add_argument("--train-size", type=int, default=None, help="number of training items (synthetic) or first N frames")
+    p.add_argument("--val-size", type=int, default=None, help="number of validation items")
+    p.add_argument("--batch-size", type=int, default=8, help="per process")
+    p.add_argument("--steps", type=int, default=1000, help="total optimizer steps")
+    p.add_argument("--epochs", type=int, default=None, help="train for N epochs instead of --steps")
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--weight-decay", type=float, default=1e-4)
+    p.add_argument("--schedule", default="cosine", choices=["cosine", "onecycle", "constant"])
+    p.add_argument("--warmup-steps", type=int, default=0)
+    p.add_argument("--grad-accum", type=int, default=1, help="micro-batches per optimizer step")
+    p.add_argument("--loss", default="l1", help="loss spec, e.g. 'l1=0.1,ssim=1.0,grad_l1=1.0' or 'densedepth'")
+    p.add_argument("--amp", default="auto", choices=["auto", "bf16", "fp16", "off"])
+    p.add_argument("--channels-last", action="store_true")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model")
+    p.add_argument("--sync-bn", action="store_true", help="SyncBatchNorm across processes (torchrun)")
+    p.add_argument("--ema", type=float, default=None, help="keep an EMA of the weights with this decay, e.g. 0.999")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--out", required=True, help="run folder: last.pt, best.pt, log.csv")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last.pt")
+    p.add_argument("--overwrite", action="store_true", help="start over in an --out that holds a run")
+    p.add_argument("--log-every", type=int, default=10)
+    p.add_argument("--checkpoint-every", type=int, default=100)
+    p.add_argument("--val-every", type=int, default=200)
+    p.add_argument("--num-workers", type=int, default=2)
+    p.add_argument("--tensorboard", action="store_true", help="also write TensorBoard logs to OUT/tensorboard")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="metrics of a checkpoint under a stated protocol")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--data", default="synthetic", help="'synthetic' (the held-out rooms) or a depth pack")
+    p.add_argument("--split", default="test")
+    p.add_argument("--crop", default="eigen", choices=["eigen", "dense", "none"])
+    p.add_argument("--flip", action="store_true", help="average with the mirrored prediction")
+    p.add_argument("--gt", default="filled", choices=["filled", "raw"], help="filled depth or raw Kinect depth")
+    p.add_argument("--reduce", default="image", choices=["image", "pixel"], help="per-image mean or pooled pixels")
+    p.add_argument("--max-depth", type=float, default=10.0)
+    p.add_argument("--image-size", type=int, nargs=2, default=None, metavar=("H", "W"),
+                   help="evaluate at this size (default: the pack's own; 240 320 for synthetic)")
+    p.add_argument("--limit", type=int, default=None, help="only the first N items")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--num-workers", type=int, default=0)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--json", default=None, help="also write the summary, protocol and per-image metrics here")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("predict", help="depth maps (PNG, 16-bit PNG, .npy, .ply) for photos or folders of photos")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
+    p.add_argument("--out", required=True)
+    p.add_argument("--npy", action="store_true", help="also write float32 depth in metres")
+    p.add_argument("--ply", action="store_true", help="also write a coloured point cloud")
+    p.add_argument("--intrinsics", type=float, nargs=4, default=None, metavar=("FX", "FY", "CX", "CY"),
+                   help="camera of the photos in pixels (default: NYU's camera scaled to each photo)")
+    p.add_argument("--max-size", type=int, default=None, help="shrink photos so the longer side is at most this")
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("export", help="ONNX with dynamic height and width, checked against PyTorch")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--onnx", required=True, help="output .onnx file")
+    p.add_argument("--height", type=int, default=240)
+    p.add_argument("--width", type=int, default=320)
+    p.set_defaults(func=cmd_export)
 
     return parser
 

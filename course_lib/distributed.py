@@ -30,11 +30,12 @@ class DistInfo:
     local_rank: int = 0
     world_size: int = 1
     device: torch.device = torch.device("cpu")
+    distributed: bool = False       # in a process group (started by torchrun, even with one process)
     initialized_here: bool = False  # we called init_process_group, so we also destroy it
 
     @property
     def is_distributed(self) -> bool:
-        return self.world_size > 1
+        return self.distributed
 
     @property
     def is_main(self) -> bool:
@@ -44,9 +45,9 @@ class DistInfo:
 
 def setup_distributed(device="auto") -> DistInfo:
     """Join the process group when started by torchrun (NCCL on GPUs, gloo on the CPU), else run alone."""
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    if world_size <= 1:
+    if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
         return DistInfo(device=pick_device(device))
+    world_size = int(os.environ["WORLD_SIZE"])
     rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
     wanted = pick_device(device)
     if wanted.type == "cuda":
@@ -60,7 +61,7 @@ def setup_distributed(device="auto") -> DistInfo:
         except TypeError:
             dist.init_process_group(backend=backend)
         initialized_here = True
-    return DistInfo(rank=rank, local_rank=local_rank, world_size=world_size, device=wanted,
+    return DistInfo(rank=rank, local_rank=local_rank, world_size=world_size, device=wanted, distributed=True,
                     initialized_here=initialized_here)
 
 

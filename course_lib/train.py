@@ -136,19 +136,6 @@ def resolve_amp(amp: str, device: torch.device) -> torch.dtype | None:
     return None
 
 
-def param_groups(model: torch.nn.Module, config: TrainConfig) -> list[dict]:
-    """Optimizer groups: a pretrained `model.encoder` at lr * encoder_lr_scale, the rest at lr (last group)."""
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    encoder = getattr(model, "encoder", None)
-    if not isinstance(encoder, torch.nn.Module) or config.encoder_lr_scale == 1.0:
-        return [{"params": trainable, "lr": config.lr, "name": "all"}]
-    in_encoder = {id(p) for p in encoder.parameters()}
-    groups = [{"params": [p for p in trainable if id(p) in in_encoder], "lr": config.lr * config.encoder_lr_scale,
-               "name": "encoder"},
-              {"params": [p for p in trainable if id(p) not in in_encoder], "lr": config.lr, "name": "decoder"}]
-    return [g for g in groups if g["params"]]
-
-
 def build_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, total_steps: int):
     """Warm-up then cosine decay to zero, one-cycle, or constant; stepped once per optimizer step."""
     warmup = max(int(config.warmup_steps), 0)
@@ -170,27 +157,30 @@ def build_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, total
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
 
 
-def match_size(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Upsample a (B, 1, H/s, W/s) prediction bilinearly to the target's (H, W)."""
+def to_target_size(pred: torch.Tensor, target: torch.Tensor, output_stride: int | None = None) -> torch.Tensor:
+    """(B, 1, H/s, W/s) -> (B, 1, H, W) the way models.predict does it (bilinear x s, then crop)."""
     if pred.shape[-2:] == target.shape[-2:]:
         return pred
+    if output_stride:
+        from .models.blocks import upsample_to_input
+        return upsample_to_input(pred, target.shape[-2:], output_stride)
     return F.interpolate(pred, size=target.shape[-2:], mode="bilinear", align_corners=False)
 
 
-def compute_loss(loss_fn, pred, depth, valid) -> tuple[torch.Tensor, dict]:
-    """Call a loss that returns either a tensor or (total, {name: part})."""
+def compute_loss(loss_fn, pred, depth, valid, output_stride: int | None = None) -> tuple[torch.Tensor, dict]:
+    """Call a loss that returns either a tensor or (total, {name: part}).
+
+    A CombinedLoss gets the prediction at the model's resolution (it brings pred and target to one
+    size itself, by its `resize` rule); any other loss gets it upsampled to the target size.
+    """
+    from .losses import CombinedLoss
+
+    if not isinstance(loss_fn, CombinedLoss):
+        pred = to_target_size(pred, depth, output_stride)
     out = loss_fn(pred, depth, valid)
     if isinstance(out, tuple):
         return out[0], dict(out[1])
     return out, {}
-
-
-def default_loss():
-    """The course's default objective when none is given: masked L1 in metres."""
-    def l1_loss(pred, target, valid=None):
-        valid = (target > 0) if valid is None else valid
-        return (pred - target).abs()[valid].mean()
-    return l1_loss
 
 
 def metric_mode(name: str) -> str:
@@ -269,20 +259,21 @@ def validate(model: torch.nn.Module, loader, device=None, amp_dtype: torch.dtype
     from .metrics import MetricAccumulator
 
     device = device or next(model.parameters()).device
+    stride = getattr(unwrap_model(model), "output_stride", None)
     was_training = model.training
     model.eval()
-    accumulator = MetricAccumulator()
+    accumulator = MetricAccumulator(skip_empty=True)   # an image without ground truth is skipped, not fatal
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
     loss_count = torch.zeros((), dtype=torch.float64, device=device)
     for batch in loader:
         images, depth, valid = _to_device(batch, device, channels_last)
         with _autocast(device, amp_dtype):
             pred = model(images)                          # (B, 1, H/s, W/s)
-        pred = match_size(pred.float(), depth)            # (B, 1, H, W)
-        accumulator.update(pred, depth, valid=valid)
         if loss_fn is not None:
-            loss_sum += compute_loss(loss_fn, pred, depth, valid)[0].double() * len(images)
+            loss_sum += compute_loss(loss_fn, pred.float(), depth, valid, stride)[0].double() * len(images)
             loss_count += len(images)
+        pred = to_target_size(pred.float(), depth, stride)   # (B, 1, H, W)
+        accumulator.update(pred, depth, valid=valid)
     if info is not None and info.is_distributed:
         accumulator.all_reduce_()
         if loss_fn is not None:
@@ -350,14 +341,18 @@ def fit(model: torch.nn.Module, train_data, val_data=None, loss=None, config: Tr
     """Train `model` in place; return the history (dict of lists: step, loss, its parts, lr; val_step, val_*).
 
     train_data / val_data: Datasets of the course's item dicts (image, depth, valid, ...) or DataLoaders.
-    loss: callable (pred, depth, valid) -> tensor or (total, {name: part}); default masked L1.
+    loss: callable (pred, depth, valid) -> tensor or (total, {name: part}), e.g. losses.build_loss(
+    "l1=0.1,ssim=1,grad_l1=1"); default: masked L1 in metres.
     Started by torchrun, every process calls fit and they train one model together (DDP).
     With `config.out_dir`, writes last.pt / best.pt (course checkpoint format) and log.csv there;
     an existing last.pt is continued with `config.resume=True`, else overwritten.
     Callbacks: objects with any of on_step / on_log / on_validation / on_end(state).
     """
     config = config or TrainConfig()
-    loss_fn = loss or default_loss()
+    from .losses import build_loss
+    from .models import param_groups
+
+    loss_fn = loss if loss is not None else build_loss("l1")
     info = setup_distributed(config.device)
     device = info.device
     seed_everything(config.seed + info.rank)
@@ -372,8 +367,10 @@ def fit(model: torch.nn.Module, train_data, val_data=None, loss=None, config: Tr
         raw_model.to(device)
         if config.channels_last:
             raw_model.to(memory_format=torch.channels_last)
-        optimizer = torch.optim.AdamW(param_groups(raw_model, config), lr=config.lr,
-                                      weight_decay=config.weight_decay)
+        # a pretrained encoder at lr * encoder_lr_scale; no weight decay on biases and norms (lesson 06)
+        groups = param_groups(raw_model, config.lr, config.encoder_lr_scale, config.weight_decay)
+        optimizer = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
+        stride = getattr(raw_model, "output_stride", None)
         scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
         ema = EMA(raw_model, config.ema) if config.ema else None
 
@@ -489,8 +486,7 @@ def fit(model: torch.nn.Module, train_data, val_data=None, loss=None, config: Tr
                     with sync:
                         with _autocast(device, amp_dtype):
                             pred = net(images)                    # (B, 1, H/s, W/s)
-                        pred = match_size(pred.float(), depth)    # (B, 1, H, W), loss in float32
-                        total, parts = compute_loss(loss_fn, pred, depth, valid)
+                        total, parts = compute_loss(loss_fn, pred.float(), depth, valid, stride)  # float32
                         scaler.scale(total / accum).backward()
                     for key, value in {"loss": total, **parts}.items():
                         value = value.detach().float() if torch.is_tensor(value) else torch.tensor(float(value))
@@ -516,8 +512,12 @@ def fit(model: torch.nn.Module, train_data, val_data=None, loss=None, config: Tr
 
             if state.step % config.log_every == 0 or state.step == total_steps:
                 record = {"step": state.step, "epoch": state.epoch}
-                record.update({k: float(v) / n_sum for k, v in sums.items()})
-                record["lr"] = optimizer.param_groups[-1]["lr"]
+                means = torch.stack([torch.as_tensor(v, dtype=torch.float32, device=device) for v in sums.values()])
+                if info.is_distributed:  # the loss of the global batch: average over processes
+                    torch.distributed.all_reduce(means)
+                    means /= info.world_size
+                record.update({k: float(v) / n_sum for k, v in zip(sums, means.tolist())})
+                record["lr"] = max(g["lr"] for g in optimizer.param_groups)
                 elapsed = time.perf_counter() - t_log
                 record["images_per_s"] = n_sum * len(images) * info.world_size / max(elapsed, 1e-9)
                 if not math.isfinite(record["loss"]):

@@ -1,0 +1,209 @@
+"""fit() on the CPU: it learns, validates, selects, stops early, logs, and speaks clearly when it cannot go on."""
+import csv
+import math
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from course_lib.data import SyntheticRooms, heldout_rooms
+from course_lib.errors import CourseError
+from course_lib.losses import build_loss
+from course_lib.models import build_model, predict
+from course_lib.train import LivePlot, TrainConfig, build_scheduler, fit, load_checkpoint, load_model, resolve_amp
+
+SIZE = (40, 56)
+
+
+class InMemory(torch.utils.data.Dataset):
+    """Items rendered once: the test measures training, not the renderer."""
+
+    def __init__(self, dataset):
+        self.items = [dataset[i] for i in range(len(dataset))]
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, i):
+        return self.items[i]
+
+
+@pytest.fixture(scope="module")
+def rooms():
+    return InMemory(SyntheticRooms(48, size=SIZE, seed=3)), InMemory(heldout_rooms(8, size=SIZE))
+
+
+def abs_rel_by_hand(model, dataset):
+    """mean over images of mean(|pred - gt| / gt) over valid pixels, written out independently of metrics.py."""
+    values = []
+    for item in dataset:
+        pred = predict(model, item["image"][None])[0, 0].numpy()
+        gt, valid = item["depth"][0].numpy(), item["valid"][0].numpy() & (item["depth"][0].numpy() > 1e-3)
+        values.append(np.mean(np.abs(np.clip(pred[valid], 1e-3, 10) - gt[valid]) / gt[valid]))
+    return float(np.mean(values))
+
+
+def small_unet():
+    torch.manual_seed(0)
+    return build_model("unet", base_channels=8, depth=3)
+
+
+def test_short_training_lowers_loss_and_heldout_error(rooms, tmp_path):
+    train, heldout = rooms
+    model = small_unet()
+    before = abs_rel_by_hand(model, heldout)
+    config = TrainConfig(steps=60, batch_size=8, lr=1e-2, val_every=30, log_every=10, progress=False,
+                         out_dir=str(tmp_path), device="cpu", warmup_steps=5)
+    history = fit(model, train, heldout, build_loss("l1"), config)
+    after = abs_rel_by_hand(model, heldout)
+
+    assert history["loss"][-1] < 0.75 * history["loss"][0], history["loss"]
+    assert after < 0.85 * before, (before, after)
+    # the loop's own validation agrees with the by-hand figure (same weights after the last step)
+    assert history["val_step"] == [30, 60]
+    assert history["val_abs_rel"][-1] == pytest.approx(after, rel=1e-3)
+    assert {"l1", "lr", "val_rmse", "val_d1", "val_loss"} <= set(history)
+
+    # files: last.pt, best.pt and log.csv with one row per logged step, validation columns filled
+    best = load_checkpoint(tmp_path / "best.pt")
+    assert best["step"] in (30, 60) and best["metrics"]["val_abs_rel"] == min(history["val_abs_rel"])
+    rows = list(csv.DictReader(open(tmp_path / "log.csv")))
+    assert [int(r["step"]) for r in rows] == list(range(10, 61, 10))
+    assert float(rows[-1]["val_abs_rel"]) == pytest.approx(history["val_abs_rel"][-1])
+    assert rows[0]["val_abs_rel"] == ""
+
+    # load_model rebuilds the architecture from model_config and gives the same predictions
+    rebuilt = load_model(tmp_path / "last.pt")
+    x = heldout[0]["image"][None]
+    assert torch.allclose(predict(rebuilt, x), predict(model, x))
+
+
+def test_schedules_warm_up_then_follow_their_shape():
+    def lrs(schedule, warmup, steps=20):
+        opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=1.0)
+        sched = build_scheduler(opt, TrainConfig(schedule=schedule, warmup_steps=warmup), steps)
+        out = []
+        for _ in range(steps):
+            out.append(opt.param_groups[0]["lr"])
+            opt.step()
+            sched.step()
+        return out
+
+    cosine = lrs("cosine", 4)
+    assert cosine[:4] == pytest.approx([0.25, 0.5, 0.75, 1.0])
+    # after the warm-up: 0.5 * (1 + cos(pi * t)), t = (step - 4) / 16
+    assert cosine[12] == pytest.approx(0.5 * (1 + math.cos(math.pi * 8 / 16)))
+    assert all(a >= b for a, b in zip(cosine[4:], cosine[5:]))
+    assert lrs("constant", 0) == [1.0] * 20
+    onecycle = lrs("onecycle", 5)
+    assert max(onecycle) == pytest.approx(1.0) and onecycle.index(max(onecycle)) in (4, 5)
+    assert onecycle[-1] < 1e-3
+
+
+def test_early_stopping_ema_and_callbacks(rooms, tmp_path):
+    train, heldout = rooms
+    events = []
+
+    class Recorder:
+        def on_step(self, state):
+            events.append(("step", state.step))
+
+        def on_validation(self, state):
+            events.append(("val", state.step))
+
+        def on_end(self, state):
+            events.append(("end", state.step))
+
+    # lr 0 after the first steps: the metric cannot improve, so patience 2 stops at the 3rd validation
+    config = TrainConfig(steps=100, batch_size=4, lr=0.0, val_every=2, early_stopping="abs_rel", patience=2,
+                         ema=0.5, progress=False, out_dir=str(tmp_path), device="cpu", log_every=2)
+    model = small_unet()
+    history = fit(model, train, heldout, None, config, callbacks=[Recorder(), LivePlot()])
+    assert history["val_step"] == [2, 4, 6]
+    assert events[-1] == ("end", 6) and ("val", 4) in events and ("step", 1) in events
+    ckpt = load_checkpoint(tmp_path / "last.pt")
+    assert ckpt["step"] == 6 and "ema" in ckpt and ckpt["best"]["step"] == 2
+
+
+def test_encoder_learns_at_a_lower_rate(rooms, tmp_path):
+    train, _ = rooms
+    torch.manual_seed(0)
+    model = build_model("resnet_unet", encoder="resnet18", pretrained=False)
+    config = TrainConfig(steps=1, batch_size=2, lr=1e-3, encoder_lr_scale=0.1, schedule="constant",
+                         val_every=None, progress=False, out_dir=str(tmp_path), device="cpu")
+    fit(model, train, None, None, config)
+    groups = load_checkpoint(tmp_path / "last.pt")["optimizer"]["param_groups"]
+    lrs = {g["name"]: g["lr"] for g in groups}
+    encoder_lrs = [lr for name, lr in lrs.items() if name.startswith("encoder")]
+    decoder_lrs = [lr for name, lr in lrs.items() if name.startswith("decoder")]
+    assert encoder_lrs and decoder_lrs
+    assert all(lr == pytest.approx(1e-4) for lr in encoder_lrs) and all(lr == pytest.approx(1e-3) for lr in decoder_lrs)
+
+
+@pytest.mark.parametrize("options", [{"amp": "bf16"}, {"channels_last": True},
+                                     {"compile": True, "compile_backend": "eager"}, {"grad_accum_steps": 2}],
+                         ids=["bf16-cpu", "channels_last", "compile-eager", "accum"])
+def test_speed_options_run_on_the_cpu(rooms, options):
+    train, heldout = rooms
+    model = small_unet()
+    before = [p.detach().clone() for p in model.parameters()]
+    config = TrainConfig(steps=2, batch_size=4, val_every=2, progress=False, device="cpu", **options)
+    history = fit(model, train, heldout, None, config)
+    assert math.isfinite(history["loss"][-1]) and math.isfinite(history["val_abs_rel"][-1])
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+def test_amp_choice_follows_the_device():
+    assert resolve_amp("bf16", torch.device("cpu")) == torch.bfloat16
+    assert resolve_amp("off", torch.device("cpu")) is None
+    assert resolve_amp("auto", torch.device("cpu")) is None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert resolve_amp("fp16", torch.device("cpu")) is None
+    assert any("fp16" in str(w.message) for w in caught)
+    with pytest.raises(ValueError, match="amp must be"):
+        resolve_amp("fp8", torch.device("cpu"))
+
+
+def test_tensorboard_logs_are_written(rooms, tmp_path):
+    pytest.importorskip("tensorboard")
+    train, _ = rooms
+    fit(small_unet(), train, None, None, TrainConfig(steps=2, batch_size=4, log_every=1, tensorboard=True,
+                                                     progress=False, out_dir=str(tmp_path), device="cpu"))
+    assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
+
+
+class RaisesOOM(nn.Module):
+    output_stride = 1
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 1, 1)
+
+    def forward(self, x):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+
+def test_out_of_memory_becomes_advice(rooms):
+    train, _ = rooms
+    with pytest.raises(CourseError, match="ran out of memory.*batch_size.*amp.*channels_last"):
+        fit(RaisesOOM(), train, None, None, TrainConfig(steps=1, batch_size=2, progress=False, device="cpu"))
+
+
+def test_diverging_loss_is_reported(rooms):
+    train, _ = rooms
+
+    def nan_loss(pred, target, valid=None):
+        return pred.mean() * float("nan")
+
+    with pytest.raises(CourseError, match="loss became nan"):
+        fit(small_unet(), train, None, nan_loss, TrainConfig(steps=2, batch_size=2, log_every=1, progress=False,
+                                                            device="cpu"))
+
+
+def test_too_small_a_training_set_is_refused():
+    with pytest.raises(CourseError, match="fewer than one batch"):
+        fit(small_unet(), InMemory(SyntheticRooms(2, size=(16, 16))), None, None,
+            TrainConfig(steps=1, batch_size=4, progress=False, device="cpu"))
