@@ -35,7 +35,7 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=640)
     parser.add_argument("--batch-size", type=int, default=1)
     args = parser.parse_args()
-    print(f"| model | output stride | output | parameters (M) | GFLOPs | activations (MiB) |")
+    print("| model | output stride | output | parameters (M) | GFLOPs | activations (MiB) |")
     print("| --- | ---: | --- | ---: | ---: | ---: |")
     for label, name, options in ROWS:
         model = build_model(name, **options)

@@ -23,7 +23,8 @@ Any input size: the image is resized (bilinear) to 228 x 304 and the 55 x 74 pre
 (bilinear) to (ceil(H/4), ceil(W/4)). So `output_stride = 4` states the output's size convention,
 not the network's arithmetic: 55 x 74 from 228 x 304 is a stride of about 4.1 and 4.1 (the output
 of a 228 x 304 input is therefore resized from 55 x 74 to 57 x 76). Images of another aspect ratio
-are squeezed, as the paper's fixed-size network requires.
+are squeezed, as the paper's fixed-size network requires. (For ONNX, export it at one fixed input
+size: with dynamic height and width the two resizes are not traced faithfully.)
 
 Departures from the paper: BatchNorm after each convolution (`batch_norm=True`; the 2014 network had
 none and trained for days), the positive-depth rule, and the fine network predicting a correction

@@ -77,5 +77,6 @@ def predict(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
         depth_m = model(images.to(device=param.device, dtype=param.dtype))
     finally:
         model.train(was_training)
-    depth_m = upsample_to_input(depth_m, images.shape[-2:], model.output_stride)  # (B, 1, H, W)
+    stride = getattr(model, "output_stride", None) or model.module.output_stride  # DDP / DataParallel wrap it
+    depth_m = upsample_to_input(depth_m, images.shape[-2:], stride)  # (B, 1, H, W)
     return depth_m[0] if single else depth_m

@@ -89,18 +89,16 @@ def _layer_macs(module: nn.Module, inputs: tuple, output: torch.Tensor) -> int:
 
 
 def model_summary(model: nn.Module, input_size: tuple[int, int] = (480, 640), batch_size: int = 1,
-                  device: str = "meta") -> ModelSummary:
+                  meta: bool = True) -> ModelSummary:
     """Parameters, MACs and activation memory of `model` for a (batch_size, 3, H, W) input.
 
-    device="meta" (default) measures on a shape-only copy of the model; pass "cpu" (or the model's
-    device) to run a real forward pass under torch.no_grad instead. The model itself is not changed.
+    meta=True (default) measures on a shape-only copy of the model on the "meta" device;
+    meta=False runs a real forward pass under torch.no_grad on the model's own device.
+    The model itself is left as it was (weights, train/eval mode).
     """
     params = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    if device == "meta":
-        net = copy.deepcopy(model).to("meta")
-    else:
-        net = model
+    net = copy.deepcopy(model).to("meta") if meta else model
     layers, handles = [], []
 
     def hook(module, inputs, output, name):
@@ -118,7 +116,7 @@ def model_summary(model: nn.Module, input_size: tuple[int, int] = (480, 640), ba
     net.eval()
     try:
         with torch.no_grad():
-            x = torch.zeros(batch_size, 3, *input_size, device=device if device == "meta" else next(net.parameters()).device)
+            x = torch.zeros(batch_size, 3, *input_size, device=next(net.parameters()).device)
             out = net(x)
     finally:
         for h in handles:
