@@ -498,6 +498,7 @@ def fit(model: torch.nn.Module, train_data, val_data=None, loss=None, config: Tr
                 scaler.step(optimizer)
                 scaler.update()
                 optimizer.zero_grad(set_to_none=True)
+                lr_used = max(g["lr"] for g in optimizer.param_groups)
                 scheduler.step()
             except torch.cuda.OutOfMemoryError as exc:
                 raise CourseError(oom_message(config, images.shape if images is not None else ())) from exc
@@ -517,7 +518,7 @@ def fit(model: torch.nn.Module, train_data, val_data=None, loss=None, config: Tr
                     torch.distributed.all_reduce(means)
                     means /= info.world_size
                 record.update({k: float(v) / n_sum for k, v in zip(sums, means.tolist())})
-                record["lr"] = max(g["lr"] for g in optimizer.param_groups)
+                record["lr"] = lr_used
                 elapsed = time.perf_counter() - t_log
                 record["images_per_s"] = n_sum * len(images) * info.world_size / max(elapsed, 1e-9)
                 if not math.isfinite(record["loss"]):

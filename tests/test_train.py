@@ -207,3 +207,50 @@ def test_too_small_a_training_set_is_refused():
     with pytest.raises(CourseError, match="fewer than one batch"):
         fit(small_unet(), InMemory(SyntheticRooms(2, size=(16, 16))), None, None,
             TrainConfig(steps=1, batch_size=4, progress=False, device="cpu"))
+
+
+# ----------------------------------------------------------------------------- on a GPU (skipped without one)
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("options", [{"amp": "fp16"}, {"amp": "bf16"}, {"amp": "bf16", "channels_last": True},
+                                     {"amp": "bf16", "channels_last": True, "compile": True}],
+                         ids=["fp16", "bf16", "bf16-channels_last", "bf16-channels_last-compile"])
+def test_gpu_training_steps(rooms, tmp_path, options):
+    train, heldout = rooms
+    model = small_unet()
+    config = TrainConfig(steps=6, batch_size=4, val_every=3, log_every=1, progress=False, device="cuda",
+                         out_dir=str(tmp_path), checkpoint_every=3, **options)
+    history = fit(model, train, heldout, build_loss("l1=0.1,ssim=1,grad_l1=1"), config)
+    assert all(math.isfinite(v) for v in history["loss"]) and math.isfinite(history["val_abs_rel"][-1])
+    ckpt = load_checkpoint(tmp_path / "last.pt")
+    assert not any(k.startswith(("module.", "_orig_mod.")) for k in ckpt["model"])
+    if options["amp"] == "fp16":
+        assert ckpt["scaler"] and ckpt["scaler"]["scale"] > 0        # the GradScaler ran and was saved
+    assert next(iter(ckpt["model"].values())).device.type == "cpu"    # loaded with map_location="cpu"
+
+
+@pytest.mark.cuda
+def test_gpu_resume_is_exact_for_a_deterministic_model(rooms, tmp_path):
+    """BatchNorm and bf16 on the GPU; cuDNN may pick non-deterministic kernels, so allow a tiny tolerance."""
+    train, _ = rooms
+    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+
+    def run(out, steps_before_crash=None, resume=False):
+        model = small_unet()
+
+        class Crash:
+            def on_step(self, state):
+                if steps_before_crash and state.step == steps_before_crash:
+                    raise KeyboardInterrupt
+
+        config = TrainConfig(steps=8, batch_size=4, val_every=None, progress=False, device="cuda", amp="bf16",
+                             out_dir=str(out), checkpoint_every=4, resume=resume)
+        fit(model, train, None, None, config, callbacks=[Crash()])
+        return model
+
+    straight = run(tmp_path / "a")
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "b", steps_before_crash=5)
+    resumed = run(tmp_path / "b", resume=True)
+    for a, b in zip(straight.state_dict().values(), resumed.state_dict().values()):
+        assert torch.allclose(a.float(), b.float(), rtol=1e-4, atol=1e-5)
