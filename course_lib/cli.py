@@ -204,6 +204,12 @@ def cmd_predict(args) -> int:
     from .environment import pick_device
     from .predict import expand_inputs, predict_file
 
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise CourseError(f"--out {args.out} is a file; give a folder for the depth maps.")
+    if args.intrinsics is not None and (args.intrinsics[0] <= 0 or args.intrinsics[1] <= 0):
+        raise CourseError(f"--intrinsics fx and fy must be positive focal lengths in pixels, got {args.intrinsics[:2]}.")
+    if args.max_size is not None and args.max_size < 8:
+        raise CourseError(f"--max-size {args.max_size} is too small; use at least 8 pixels (e.g. 640).")
     model = load_model(args.checkpoint, device=_as_user_error(pick_device, args.device))
     files = expand_inputs(args.inputs)
     if not files:

@@ -111,3 +111,14 @@ def test_checkpoint_loads_with_weights_only(tmp_path):
     assert ckpt["config"]["batch_size"] == 4 and ckpt["model_config"] == {"name": "tiny_test_net"}
     assert set(ckpt["rng"]) >= {"python", "numpy", "torch"}
     assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob(".*.tmp"))
+
+
+def test_a_truncated_checkpoint_is_reported_in_one_sentence(tmp_path):
+    from course_lib.errors import CheckpointError
+
+    _run(tmp_path, 3)
+    data = (tmp_path / "last.pt").read_bytes()
+    (tmp_path / "half.pt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match=r"half.pt cannot be read .* corrupt, truncated") as info:
+        load_checkpoint(tmp_path / "half.pt")
+    assert "\n" not in str(info.value)
