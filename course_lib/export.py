@@ -8,7 +8,6 @@ Introduced in lesson 10 (deployment); the CLI's `export` command calls it.
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import warnings
@@ -35,24 +34,6 @@ class DepthAtInputSize(torch.nn.Module):
         if self.output_stride == 1:
             return depth
         return upsample_to_input(depth, image.shape[-2:], self.output_stride)  # (B, 1, H, W)
-
-
-@contextlib.contextmanager
-def _nonnegative_size_arithmetic():
-    """Compute ceil(H / s) as (H + s - 1) // s while exporting.
-
-    blocks.output_size writes it -(-H // s); exported to ONNX, that floor division of a negative
-    number becomes a truncating Div (-77 / 2 = -38), so the graph crops one row too many at odd
-    sizes. The two forms agree for every positive H, so swapping them changes nothing in PyTorch.
-    """
-    from .models import blocks
-
-    original = blocks.output_size
-    blocks.output_size = lambda h, w, s: ((h + s - 1) // s, (w + s - 1) // s)
-    try:
-        yield
-    finally:
-        blocks.output_size = original
 
 
 def _export_dynamo(module, sample, path: Path) -> None:
@@ -93,7 +74,7 @@ def export_onnx(model: torch.nn.Module, path: str | os.PathLike, sample_size: tu
     errors = []
     for name, exporter in (("dynamo", _export_dynamo), ("torchscript", _export_torchscript)):
         try:
-            with warnings.catch_warnings(), _nonnegative_size_arithmetic():
+            with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 exporter(module, sample, tmp)
             proto = onnx.load(str(tmp))

@@ -160,3 +160,15 @@ def test_cli_runs_as_a_module(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and done.stderr.strip().count("\n") == 0 and "does not exist" in done.stderr
     assert torch.__version__  # torch imported fine in the parent too
+
+
+def test_pack_without_val_split_validates_on_held_out_training_frames(tmp_path, capsys):
+    """NYU's official split has no 'val': the best checkpoint must not be chosen on the test set."""
+    from data_prep.synthetic import convert_synthetic
+
+    pack = convert_synthetic(20, (32, 48), tmp_path / "train_only.h5", show_progress=False)
+    args = [a if a != "synthetic" else str(pack) for a in TINY]
+    assert main(["train", *args, "--steps", "2", "--out", str(tmp_path / "run")]) == 0
+    out = capsys.readouterr().out
+    assert "no 'val' split; validating on the last 1 of its 16 training frames" in out
+    assert "val_abs_rel" in load_checkpoint(tmp_path / "run" / "last.pt")["metrics"]

@@ -98,8 +98,12 @@ class UpConcatBlock(nn.Module):
 
 
 def output_size(height: int, width: int, output_stride: int) -> tuple[int, int]:
-    """The output size of every model: (ceil(H / s), ceil(W / s))."""
-    return -(-height // output_stride), -(-width // output_stride)
+    """The output size of every model: (ceil(H / s), ceil(W / s)).
+
+    Written (H + s - 1) // s rather than -(-H // s): the two agree in Python, but an ONNX export
+    turns floor division of a negative number into a truncating Div and would crop one row too many.
+    """
+    return (height + output_stride - 1) // output_stride, (width + output_stride - 1) // output_stride
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
