@@ -7,8 +7,6 @@ path below the glob's fixed folder, with the file stem stripped of known prefixe
 """
 from __future__ import annotations
 
-import glob
-import re
 import sys
 from pathlib import Path
 
@@ -17,69 +15,9 @@ import numpy as np
 from course_lib.data.pack import PackWriter
 from course_lib.errors import DataFormatError
 
-from .common import parse_intrinsics, plain_jpeg, progress, read_depth_png, read_rgb
+from course_lib.data.files import match_pairs, pair_key, read_depth_png, read_rgb  # noqa: F401 (pair_key re-exported)
 
-PREFIXES = ("sync_depth_", "raw_depth_", "depth_", "rgb_", "color_", "colour_", "colors_", "image_", "img_")
-SUFFIXES = ("_colors", "_color", "_colour", "_rgb", "_image", "_img", "_depth", "_sync_depth")
-WHOLE_STEMS = {"rgb", "depth", "image", "color", "colour", "colors", "img", "sync_depth", "raw_depth"}
-
-
-def _glob_root(pattern: str) -> Path:
-    """The folder part of a glob before its first wildcard."""
-    parts = Path(pattern).parts
-    fixed = [p for p in parts[:len(parts) - 1]]
-    root = []
-    for part in fixed:
-        if any(c in part for c in "*?["):
-            break
-        root.append(part)
-    return Path(*root) if root else Path(".")
-
-
-def pair_key(path: Path, root: Path) -> str:
-    """Key shared by an RGB file and its depth file, e.g. scene/rgb_00042.jpg -> 'scene/00042'."""
-    stem = path.stem.lower()
-    if stem in WHOLE_STEMS:
-        stem = ""
-    else:
-        for prefix in PREFIXES:
-            if stem.startswith(prefix):
-                stem = stem[len(prefix):]
-                break
-        for suffix in SUFFIXES:
-            if stem.endswith(suffix):
-                stem = stem[: -len(suffix)]
-                break
-    folder = path.parent.relative_to(root).as_posix() if path.parent != root else ""
-    return "/".join(p for p in (folder if folder != "." else "", stem) if p)
-
-
-def _natural(key: str):
-    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", key)]
-
-
-def match_pairs(rgb_pattern: str, depth_pattern: str) -> tuple[list[tuple[Path, Path]], list[Path], list[Path]]:
-    """(pairs, unmatched RGB files, unmatched depth files), pairs sorted by key in natural order."""
-    def collect(pattern, what):
-        files = sorted(Path(p) for p in glob.glob(pattern, recursive=True) if Path(p).is_file())
-        if not files:
-            raise DataFormatError(f"{what} pattern {pattern!r} matches no files; check the path and quote the "
-                                  "pattern so that the shell does not expand it.")
-        root = _glob_root(pattern)
-        keyed = {}
-        for f in files:
-            key = pair_key(f, root)
-            if key in keyed:
-                raise DataFormatError(f"{what} files {keyed[key]} and {f} have the same key {key!r}; narrow the "
-                                      "pattern so that each frame has one file.")
-            keyed[key] = f
-        return keyed
-
-    rgb, depth = collect(rgb_pattern, "--rgb"), collect(depth_pattern, "--depth")
-    common = sorted(set(rgb) & set(depth), key=_natural)
-    pairs = [(rgb[k], depth[k]) for k in common]
-    return (pairs, [rgb[k] for k in sorted(set(rgb) - set(depth), key=_natural)],
-            [depth[k] for k in sorted(set(depth) - set(rgb), key=_natural)])
+from .common import parse_intrinsics, plain_jpeg, progress
 
 
 def convert_folder(rgb_pattern: str, depth_pattern: str, depth_scale: float, out, split: str = "train",

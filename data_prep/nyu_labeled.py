@@ -71,7 +71,7 @@ def _check_labeled(f: h5py.File, path: Path):
     for key in ("images", "depths"):
         if key not in f:
             raise DataFormatError(f"{path}: has no {key!r} dataset; is it nyu_depth_v2_labeled.mat?")
-    images, depths = f["images"], f["depths"]
+    images = f["images"]
     if images.ndim != 4 or images.shape[1] != 3 or images.dtype != np.uint8:
         raise DataFormatError(f"{path}: images has shape {images.shape} {images.dtype}, expected (N, 3, W, H) "
                               "uint8 as h5py shows MATLAB's (H, W, 3, N).")

@@ -24,6 +24,9 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..errors import DataFormatError
 from ..geometry import nyu_intrinsics
+from .files import match_pairs
+from .files import read_depth_png as decode_depth
+from .files import read_rgb as decode_rgb
 from .synthetic import HELDOUT_SEED_BASE
 from .transforms import eval_transforms, to_item, train_transforms
 
@@ -158,19 +161,15 @@ class PackDataset(DepthDataset):
 # folders of RGB images and 16-bit depth PNGs
 
 def read_rgb(path) -> np.ndarray:
-    """Any photo -> (H, W, 3) uint8 RGB, EXIF rotation applied, grey/RGBA converted (data_prep's reader)."""
-    from data_prep.common import read_rgb as decode_rgb
-
+    """Any photo -> (H, W, 3) uint8 RGB, EXIF rotation applied, grey/RGBA converted."""
     return decode_rgb(Path(path).read_bytes(), str(path))
 
 
 def read_depth_png(path, depth_scale: float) -> np.ndarray:
     """A 16-bit depth PNG -> (H, W) float32 metres (value * depth_scale; 0 stays 0 = no measurement).
 
-    Refuses 8-bit or colour PNGs (data_prep's decoder) and a scale that gives implausible indoor depth.
+    Refuses 8-bit or colour PNGs and a scale that gives implausible indoor depth.
     """
-    from data_prep.common import read_depth_png as decode_depth
-
     depth = decode_depth(Path(path).read_bytes(), str(path), bits=16).astype(np.float32) * np.float32(depth_scale)
     values = depth[depth > 0]
     if values.size and not 0.05 < float(np.median(values)) < 100:
@@ -182,7 +181,7 @@ def read_depth_png(path, depth_scale: float) -> np.ndarray:
 class FolderPairs(DepthDataset):
     """RGB photos with matching 16-bit depth PNGs, paired by name (BTS `rgb_XXXXX.jpg` / `sync_depth_XXXXX.png`).
 
-    Pairing is data_prep's (`data_prep.folder.match_pairs`): the stem without prefixes such as `rgb_`,
+    Pairing is `course_lib.data.files.match_pairs`, the same as `python -m data_prep folder`: the stem without prefixes such as `rgb_`,
     `sync_depth_`, `depth_` and suffixes such as `_depth`, plus the sub-folder below the glob's root.
     Files without a partner are listed in `unmatched_rgb` / `unmatched_depth` and skipped.
 
@@ -191,8 +190,6 @@ class FolderPairs(DepthDataset):
     """
 
     def __init__(self, rgb_glob: str, depth_glob: str, depth_scale: float, intrinsics=None, transform=None):
-        from data_prep.folder import match_pairs  # the same pairing as `python -m data_prep folder`
-
         if not depth_scale > 0:
             raise ValueError(f"depth_scale must be positive metres per PNG unit (0.001 for millimetres), got {depth_scale}")
         self.depth_scale, self.transform = float(depth_scale), transform

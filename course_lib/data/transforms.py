@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..geometry import crop_intrinsics, scale_intrinsics
 
