@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from course_lib.data import loader_throughput
 from course_lib.data.pack import PackWriter, open_pack
 
 
@@ -56,13 +56,7 @@ def build_pack(path: Path, rgb_format: str, n: int, height: int, width: int) -> 
 def frames_per_second(split, num_workers: int, batch_size: int, epochs: int = 2) -> float:
     loader = torch.utils.data.DataLoader(PackTensors(split), batch_size=batch_size, shuffle=True,
                                          num_workers=num_workers, persistent_workers=num_workers > 0)
-    for _ in loader:  # warm-up epoch: worker start-up and file opening are not counted
-        pass
-    start, count = time.perf_counter(), 0
-    for _ in range(epochs):
-        for rgb, _depth in loader:
-            count += rgb.shape[0]
-    return count / (time.perf_counter() - start)
+    return loader_throughput(loader, timed_passes=epochs)  # after an untimed warm-up pass
 
 
 def main(argv=None):

@@ -303,3 +303,29 @@ def test_make_loaders_uses_a_distributed_sampler_under_torch_distributed(pack_pa
         assert sorted(first) == sorted(second) == list(range(10)) and first != second
     finally:
         dist.destroy_process_group()
+
+
+def test_loader_throughput_skips_the_warm_up_pass_and_counts_items(monkeypatch):
+    import itertools
+
+    import course_lib.data.datasets as datasets
+    from course_lib.data import loader_throughput
+
+    reads = []
+
+    class Counting(torch.utils.data.Dataset):
+        def __len__(self):
+            return 10
+
+        def __getitem__(self, i):
+            reads.append(i)
+            return {"image": torch.zeros(3, 2, 2), "index": i}
+
+    clock = itertools.count(start=100.0, step=2.0)            # every reading of the clock is 2 s later
+    monkeypatch.setattr(datasets.time, "perf_counter", lambda: next(clock))
+    loader = torch.utils.data.DataLoader(Counting(), batch_size=3)  # batches of 3, 3, 3, 1
+    assert loader_throughput(loader, timed_passes=2) == 20 / 2.0   # 20 items timed between two readings
+    assert len(reads) == 30                                          # one untimed pass + two timed ones
+    pairs = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.zeros(7, 1), torch.zeros(7)),
+                                        batch_size=4)
+    assert loader_throughput(pairs) == 7 / 2.0                       # tuple batches count their first tensor

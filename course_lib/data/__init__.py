@@ -8,7 +8,7 @@ Modules: `synthetic` (procedural rooms with exact depth), `pack` (the HDF5 depth
 """
 from .datasets import (
     HELDOUT_SEED_BASE, DepthDataset, FolderPairs, PackDataset, SyntheticRooms, default_num_workers,
-    heldout_rooms, make_dataset, make_loaders, read_depth_png, read_rgb,
+    heldout_rooms, loader_throughput, make_dataset, make_loaders, read_depth_png, read_rgb,
     seed_worker, set_epoch,
 )
 from .transforms import (
@@ -31,7 +31,7 @@ def __getattr__(name):
 
 __all__ = [
     "HELDOUT_SEED_BASE", "DepthDataset", "FolderPairs", "PackDataset", "SyntheticRooms", "default_num_workers",
-    "heldout_rooms", "make_dataset", "make_loaders", "read_depth_png", "read_rgb",
+    "heldout_rooms", "loader_throughput", "make_dataset", "make_loaders", "read_depth_png", "read_rgb",
     "seed_worker", "set_epoch",
     "IMAGENET_MEAN", "IMAGENET_STD", "CenterCrop", "ChannelSwap", "ColorJitter", "Compose", "RandomCrop",
     "RandomHorizontalFlip", "RandomScaleCrop", "Resize", "crop_sample", "denormalize_image", "eval_transforms",
