@@ -101,21 +101,11 @@ def _train_val_datasets(args):
         raise CourseError(f"the pack {args.data} has no 'train' split (it has {', '.join(splits)}); train on a pack "
                           "made for training, or pass --data synthetic.")
     train = _as_user_error(make_dataset, args.data, "train", size=size, length=args.train_size, seed=args.seed)
-    if "val" in splits:
-        val = _as_user_error(make_dataset, args.data, "val", size=size, length=args.val_size)
-        return train, val
-    # No 'val' split (NYU's official split has only train and test): hold out the last frames of
-    # 'train' for validation. Choosing the best checkpoint on the test set would leak it into training.
-    from torch.utils.data import Subset
-
-    held = min(args.val_size or 64, max(1, len(train) // 20))
-    if len(train) - held < 1:
-        raise CourseError(f"the pack {args.data} has only {len(train)} training frames: too few to hold some "
-                          "out for validation; add a 'val' split (data_prep nyu-labeled --val-count N).")
-    print(f"note: {args.data} has no 'val' split; validating on the last {held} of its {len(train)} training "
-          "frames, which are left out of training (the test split stays unseen).")
-    plain = _as_user_error(make_dataset, args.data, "train", size=size, length=args.train_size, augment=False)
-    return Subset(train, range(len(train) - held)), Subset(plain, range(len(train) - held, len(train)))
+    val = _as_user_error(make_dataset, args.data, "val", size=size, length=args.val_size)
+    if "val" not in splits:  # make_dataset held out the last training frames (NYU's split has no 'val')
+        print(f"note: {args.data} has no 'val' split; validating on its last training frame(s) ({len(val)}), "
+              "which are left out of training (the test split stays unseen).")
+    return train, val
 
 
 def cmd_train(args) -> int:

@@ -329,3 +329,16 @@ def test_loader_throughput_skips_the_warm_up_pass_and_counts_items(monkeypatch):
     pairs = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.zeros(7, 1), torch.zeros(7)),
                                         batch_size=4)
     assert loader_throughput(pairs) == 7 / 2.0                       # tuple batches count their first tensor
+
+
+def test_pack_without_val_split_holds_out_training_frames(tmp_path):
+    """NYU's official split has no 'val': make_dataset takes it from the end of 'train', never from 'test'."""
+    from course_lib.data.datasets import pack_val_count
+    from data_prep.synthetic import convert_synthetic
+
+    pack = convert_synthetic(45, (24, 32), tmp_path / "train_only.h5", show_progress=False)
+    train = D.make_dataset(pack, "train", size=(24, 32), augment=False)
+    val = D.make_dataset(pack, "val", size=(24, 32))
+    assert pack_val_count(45) == 2 and len(val) == 2 and len(train) == 43
+    assert list(train.indices) + list(val.indices) == list(range(45))       # disjoint, nothing lost
+    assert torch.equal(val[0]["depth"], D.PackDataset(pack, "train", transform=T.eval_transforms((24, 32)))[43]["depth"])

@@ -228,6 +228,10 @@ def make_dataset(data: str | os.PathLike = "synthetic", split: str = "train", si
     seed=999), test = `heldout_rooms`. size (H, W): items come out at this size. augment: training
     augmentation (default: on for "train"). length: number of items (synthetic; for a pack, the
     first `length` frames). transform overrides the preset.
+
+    A pack without a 'val' split (NYU's official split has only train and test): "val" is the last
+    `pack_val_count(n)` frames of 'train', and "train" leaves them out, so that choosing a checkpoint
+    never looks at the test split.
     """
     size = (int(size[0]), int(size[1]))
     if split not in ("train", "val", "test"):
@@ -244,10 +248,28 @@ def make_dataset(data: str | os.PathLike = "synthetic", split: str = "train", si
     path = Path(data)
     if not path.is_file():
         raise FileNotFoundError(f"DATA={str(data)!r} is neither 'synthetic' nor an existing depth pack file.")
-    ds = PackDataset(path, split, transform=transform or eval_transforms(size), gt=gt, with_raw=raw_depth)
+    from .pack import open_pack
+
+    with open_pack(path) as pack:
+        splits, n_train = pack.splits, (len(pack["train"]) if "train" in pack.splits else 0)
+    if split in ("train", "val") and "val" not in splits and n_train:
+        held = pack_val_count(n_train)
+        if n_train - held < 1:
+            raise DataFormatError(f"{path}: has no 'val' split and only {n_train} training frames, too few to hold "
+                                  "some out for validation; add a 'val' split (data_prep nyu-labeled --val-count N).")
+        ds = PackDataset(path, "train", transform=transform or eval_transforms(size), gt=gt, with_raw=raw_depth)
+        keep = range(n_train - held) if split == "train" else range(n_train - held, n_train)
+        ds = torch.utils.data.Subset(ds, keep)
+    else:
+        ds = PackDataset(path, split, transform=transform or eval_transforms(size), gt=gt, with_raw=raw_depth)
     if length is not None and length < len(ds):
         ds = torch.utils.data.Subset(ds, range(int(length)))
     return ds
+
+
+def pack_val_count(n_train: int) -> int:
+    """How many training frames stand in for a missing 'val' split: 5 %, at least 1, at most 64."""
+    return max(1, min(64, n_train // 20))
 
 
 # ----------------------------------------------------------------------------------------------
