@@ -9,6 +9,8 @@ import tempfile
 os.environ["COURSE_QUICK"] = "1"
 os.environ["MPLBACKEND"] = "Agg"
 os.environ.setdefault("COURSE_RESULTS", tempfile.mkdtemp(prefix="course-results-"))
+# Lessons keep trained models under $COURSE_RUNS: a fresh folder, so tests never reuse a model left behind.
+os.environ.setdefault("COURSE_RUNS", tempfile.mkdtemp(prefix="course-runs-"))
 # Two cores in CI: avoid oversubscribing them from several processes.
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 

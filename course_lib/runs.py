@@ -1,0 +1,96 @@
+"""Load a lesson's trained model if it is there, else train it: `train_or_load(...)`.
+
+Lessons save what they train under `runs/NN_name/` (or `$COURSE_RUNS/NN_name/`; git ignores runs/).
+A re-run, or a later lesson that needs the model, loads it instead of training again, but only when
+the recipe that made it (model options, training config, data, loss) is the one asked for now, so a
+quick-mode checkpoint never stands in for a default-mode one. Introduced in lesson 03.
+
+    run = train_or_load("03_unet", lambda: build_model("unet", base_channels=16),
+                        train_ds, val_ds, loss, TrainConfig(steps=600, ...))
+    run.model, run.history, run.trained, run.seconds
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+RUNS_ENV = "COURSE_RUNS"
+RECIPE_FILE = "recipe.json"
+# TrainConfig fields that change where files go or what is printed, not the weights
+_NOT_RECIPE = ("out_dir", "progress", "tensorboard", "resume", "checkpoint_every", "log_every", "num_workers")
+
+
+def runs_root() -> Path:
+    """Where lessons keep their trained models: `$COURSE_RUNS`, else `runs/` beside the notebook."""
+    return Path(os.environ.get(RUNS_ENV, "runs"))
+
+
+@dataclass
+class TrainedRun:
+    model: torch.nn.Module   # in eval mode, on the CPU
+    history: dict            # the curves fit logged (loaded from the checkpoint on a re-run)
+    trained: bool            # True when this call trained it, False when it was loaded
+    seconds: float           # training time of this call (0 when loaded)
+    out_dir: Path
+
+
+def recipe_of(model: torch.nn.Module, train_data, val_data, loss, config) -> dict:
+    """What makes a trained model what it is, as plain JSON: compared before a checkpoint is reused."""
+    train_config = {k: v for k, v in asdict(config).items() if k not in _NOT_RECIPE}
+    return json.loads(json.dumps({
+        "model": getattr(model, "config", type(model).__name__),
+        "train_config": train_config,
+        "train_data": f"{train_data!r} x{len(train_data)}",
+        "val_data": None if val_data is None else f"{val_data!r} x{len(val_data)}",
+        "loss": repr(loss),
+        "torch": torch.__version__.split("+")[0],
+    }, default=str))
+
+
+def train_or_load(name: str, build: Callable[[], torch.nn.Module], train_data, val_data, loss, config,
+                  callbacks=(), weights: str = "last", retrain: bool = False) -> TrainedRun:
+    """The model `build()` trained by `fit` with this recipe: loaded from `runs_root()/name` when that
+    folder holds a finished run of the same recipe, else trained there (seeded first, so the same
+    recipe always gives the same weights on a CPU).
+
+    weights: "last" (the weights at the end of training) or "best" (the best validation).
+    """
+    from .checkpoint import load_checkpoint
+    from .environment import seed_everything
+    from .train import fit
+
+    if weights not in ("last", "best"):
+        raise ValueError(f"weights must be 'last' or 'best', got {weights!r}")
+    out_dir = runs_root() / name
+    seed_everything(config.seed)       # before the model is built: its initial weights come from this seed
+    model = build()
+    recipe = recipe_of(model, train_data, val_data, loss, config)
+    recipe_path, ckpt_path = out_dir / RECIPE_FILE, out_dir / f"{weights}.pt"
+    if not retrain and recipe_path.exists() and ckpt_path.exists() and (out_dir / "last.pt").exists():
+        same = json.loads(recipe_path.read_text()) == recipe
+        last = load_checkpoint(out_dir / "last.pt", map_location="cpu")
+        finished = int(last.get("step", -1)) >= int(config.steps) if not config.epochs else True
+        if same and finished:
+            checkpoint = last if weights == "last" else load_checkpoint(ckpt_path, model, map_location="cpu")
+            if weights == "last":
+                load_checkpoint(out_dir / "last.pt", model, map_location="cpu")
+            print(f"loaded the trained model from {ckpt_path} (same recipe; delete {out_dir} to train again)")
+            return TrainedRun(model.cpu().eval(), dict(last.get("history") or checkpoint.get("history") or {}),
+                              False, 0.0, out_dir)
+        print(f"{out_dir} holds another recipe or an unfinished run: training again")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    recipe_path.unlink(missing_ok=True)        # written again only once training has finished
+    start = time.perf_counter()
+    history = fit(model, train_data, val_data, loss, replace(config, out_dir=str(out_dir), resume=False),
+                  callbacks=list(callbacks))
+    seconds = time.perf_counter() - start
+    if weights == "best" and ckpt_path.exists():
+        load_checkpoint(ckpt_path, model, map_location="cpu")
+    recipe_path.write_text(json.dumps(recipe, indent=2))
+    return TrainedRun(model.cpu().eval(), history, True, seconds, out_dir)
