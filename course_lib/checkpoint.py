@@ -12,6 +12,8 @@ A checkpoint is a `torch.save`d dict of plain containers and tensors (so that
     "metrics"       the latest validation metrics
     "ema"           (optional) the exponential-moving-average weights
     "history"       (optional) the logged curves so far
+    "camera"        {"image_size": [H, W], "K": 3x3 pixels} the data was seen with (course_lib.camera)
+    "total_steps"   the length the learning-rate schedule was planned for
 
 Introduced in lesson 03 (save and reload a trained U-Net); resume in lesson 11.
 """
@@ -166,8 +168,11 @@ def load_model(checkpoint_path: str | os.PathLike, device="cpu", weights: str = 
     """Rebuild the model a checkpoint was trained as, with its weights, in eval mode.
 
     weights: "best" = the EMA weights when the run kept them (what validation measured), else the
-    trained weights; "model" or "ema" to choose. Introduced in lesson 03.
+    trained weights; "model" or "ema" to choose. The model gets `model.camera`, the TrainingCamera it
+    was trained with, and `model.camera_note` (None, or a sentence when an older checkpoint records
+    none and NYU's camera at 240x320 is assumed). Introduced in lesson 03.
     """
+    from .camera import checkpoint_camera
     from .models import build_model
 
     checkpoint = load_checkpoint(checkpoint_path, map_location="cpu")
@@ -180,4 +185,6 @@ def load_model(checkpoint_path: str | os.PathLike, device="cpu", weights: str = 
     if key not in checkpoint:
         raise CheckpointError(f"checkpoint {checkpoint_path} has no {key!r} weights; use weights='model'.")
     load_weights(model, checkpoint[key], config, source=str(checkpoint_path))
+    # the camera it learnt metric depth for (course_lib.camera): predict and evaluate run at its focal length
+    model.camera, model.camera_note = checkpoint_camera(checkpoint, f"checkpoint {checkpoint_path}")
     return model.to(device).eval()

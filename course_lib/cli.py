@@ -112,6 +112,7 @@ def cmd_train(args) -> int:
     from pathlib import Path
 
     from .checkpoint import load_checkpoint
+    from .environment import seed_everything
     from .losses import build_loss
     from .train import TrainConfig, fit
 
@@ -136,6 +137,9 @@ def cmd_train(args) -> int:
     elif args.resume:
         _say(f"no checkpoint in {out} yet: starting a new run there.")
 
+    # The seed comes first: the model's initial weights, the data order and the augmentation all draw
+    # from it, so the same command gives the same weights (on a CPU, bit for bit).
+    seed_everything(args.seed)
     model = _build_cli_model(args, checkpoint)
     loss = _as_user_error(build_loss, args.loss)
     train_ds, val_ds = _train_val_datasets(args)
@@ -168,12 +172,13 @@ def cmd_evaluate(args) -> int:
     from .evaluate import EvalProtocol, evaluate
 
     model = load_model(args.checkpoint, device="cpu")
+    _say_camera(model, args.native_size)
     protocol = _as_user_error(EvalProtocol, crop=_crop_arg(args.crop), gt=args.gt, flip=args.flip,
                               max_depth=args.max_depth, reduce=args.reduce)
     if args.image_size:
         size = tuple(args.image_size)
     elif args.data == "synthetic":
-        size = (240, 320)
+        size = tuple(model.camera.image_size)          # the held-out rooms at the training size
     else:
         from .data.pack import open_pack
         pack = _as_user_error(open_pack, args.data)
@@ -183,19 +188,35 @@ def cmd_evaluate(args) -> int:
         size = (frames.height, frames.width)
     dataset = _as_user_error(make_dataset, args.data, args.split, size=size, augment=False,
                              length=args.limit, raw_depth=args.gt == "raw")
-    result = evaluate(model, dataset, protocol, batch_size=args.batch_size, device=args.device,
-                      num_workers=args.num_workers, progress=not args.no_progress)
-    print(f"{args.checkpoint} on {args.data} ({args.split}, {size[0]}x{size[1]})")
+    result = _as_user_error(evaluate, model, dataset, protocol, batch_size=args.batch_size, device=args.device,
+                            num_workers=args.num_workers, progress=not args.no_progress,
+                            camera=None if args.native_size else "model")
+    print(f"{args.checkpoint} on {args.data} ({args.split}): {result.sizes()}"
+          + (" (--native-size: the data's own size, whatever the training focal length)" if args.native_size
+             else " (the model runs at its training focal length)"))
     print(result.table())
     if args.json:
         target = Path(args.json)
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.tmp")
         tmp.write_text(json.dumps({"checkpoint": str(args.checkpoint), "data": str(args.data), "split": args.split,
-                                   "image_size": list(size), **result.to_dict()}, indent=2))
+                                   "image_size": list(size), "native_size": bool(args.native_size),
+                                   "camera": model.camera.to_dict(), **result.to_dict()}, indent=2))
         tmp.replace(target)
         print(f"wrote {target}")
     return 0
+
+
+def _say_camera(model, native_size: bool) -> None:
+    """One line: the camera the model was trained for, and what is done about it."""
+    if model.camera_note:
+        print(model.camera_note)
+    if native_size:
+        print(f"--native-size: the model runs at each input's own size, although it was trained at "
+              f"{model.camera.describe()}; metric depth is then off by the ratio of the focal lengths.")
+    else:
+        print(f"the model was trained at {model.camera.describe()}: each input is resized to that focal "
+              "length, and the depth is upsampled back to the input's full size.")
 
 
 def cmd_predict(args) -> int:
@@ -212,6 +233,7 @@ def cmd_predict(args) -> int:
     if args.max_size is not None and args.max_size < 8:
         raise CourseError(f"--max-size {args.max_size} is too small; use at least 8 pixels (e.g. 640).")
     model = load_model(args.checkpoint, device=_as_user_error(pick_device, args.device))
+    _say_camera(model, args.native_size)
     files = expand_inputs(args.inputs)
     if not files:
         raise CourseError("no image files found in " + ", ".join(args.inputs) + "; give photos or folders of photos.")
@@ -220,13 +242,13 @@ def cmd_predict(args) -> int:
         stem = path.stem if path.stem not in used else f"{path.stem}_{used[path.stem]}"
         used[path.stem] = used.get(path.stem, 0) + 1
         try:
-            written = predict_file(model, path, args.out, npy=args.npy, ply=args.ply, intrinsics=args.intrinsics,
-                                   max_size=args.max_size, name=stem)
+            written, (h, w) = predict_file(model, path, args.out, npy=args.npy, ply=args.ply, intrinsics=args.intrinsics,
+                                   max_size=args.max_size, name=stem, native_size=args.native_size)
         except CourseError as exc:
             print(f"error: {exc}", file=sys.stderr)
             failed += 1
             continue
-        print(f"{path} -> " + ", ".join(Path(p).name for p in written.values()))
+        print(f"{path} (model at {h}x{w}) -> " + ", ".join(Path(p).name for p in written.values()))
     print(f"{len(files) - failed} of {len(files)} images written to {args.out}")
     return 0 if failed == 0 else 2
 
@@ -236,15 +258,18 @@ def cmd_export(args) -> int:
     from .export import check_onnx_parity, export_onnx, onnx_exporter_name
 
     model = load_model(args.checkpoint, device="cpu")
-    h, w = args.height, args.width
+    if model.camera_note:
+        print(model.camera_note)
+    h, w = (args.height or model.camera.image_size[0]), (args.width or model.camera.image_size[1])
     if h < 8 or w < 8:
         raise CourseError(f"--height/--width {h}x{w} is too small to export; use at least 8x8 (e.g. 240 320).")
     sizes = [(h, w), (h + h // 2 + 3, w + w // 4 + 5)]       # a second, odd-sized resolution
-    path = export_onnx(model, args.onnx, sample_size=(h, w), check_sizes=sizes, rtol=1e-4)
+    path = export_onnx(model, args.onnx, sample_size=(h, w), check_sizes=sizes, rtol=1e-4, camera=model.camera)
     for (sh, sw), figures in check_onnx_parity(model, path, sizes).items():
         print(f"onnxruntime vs PyTorch at {sh}x{sw}: max relative error {figures['max_rel_error']:.2e}, "
               f"max absolute error {figures['max_abs_error']:.2e} m")
-    print(f"wrote {path} (dynamic batch, height and width; {onnx_exporter_name(path)} exporter)")
+    print(f"wrote {path} (dynamic batch, height and width; {onnx_exporter_name(path)} exporter); it expects "
+          f"images at the training focal length: {model.camera.describe()} (in its metadata)")
     return 0
 
 
@@ -311,7 +336,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reduce", default="image", choices=["image", "pixel"], help="per-image mean or pooled pixels")
     p.add_argument("--max-depth", type=float, default=10.0)
     p.add_argument("--image-size", type=int, nargs=2, default=None, metavar=("H", "W"),
-                   help="evaluate at this size (default: the pack's own; 240 320 for synthetic)")
+                   help="ground truth at this size (default: the pack's own; the training size for synthetic)")
+    p.add_argument("--native-size", action="store_true",
+                   help="run the model at the data's size, not at its training focal length (to see the effect)")
     p.add_argument("--limit", type=int, default=None, help="only the first N items")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--num-workers", type=int, default=0)
@@ -329,14 +356,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--intrinsics", type=float, nargs=4, default=None, metavar=("FX", "FY", "CX", "CY"),
                    help="camera of the photos in pixels (default: NYU's camera scaled to each photo)")
     p.add_argument("--max-size", type=int, default=None, help="shrink photos so the longer side is at most this")
+    p.add_argument("--native-size", action="store_true",
+                   help="run the model at each photo's own size, not at its training focal length (wrong metric "
+                        "depth unless the two agree; to see the effect)")
     p.add_argument("--device", default="auto")
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("export", help="ONNX with dynamic height and width, checked against PyTorch")
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--onnx", required=True, help="output .onnx file")
-    p.add_argument("--height", type=int, default=240)
-    p.add_argument("--width", type=int, default=320)
+    p.add_argument("--height", type=int, default=None, help="trace and check size (default: the training size)")
+    p.add_argument("--width", type=int, default=None)
     p.set_defaults(func=cmd_export)
 
     return parser

@@ -70,16 +70,30 @@ class EvalResult:
     summary: dict = field(default_factory=dict)     # metric -> float
     protocol: EvalProtocol = field(default_factory=EvalProtocol)
     num_skipped: int = 0
+    gt_size: tuple | None = None        # (H, W) of the ground truth, where the metrics are computed
+    run_size: tuple | None = None       # (h, w) the model ran at (its training focal length, or native)
+
+    def sizes(self) -> str:
+        """'model at 120x160, metrics at 480x640', or '' when unknown."""
+        if not self.gt_size:
+            return ""
+        gt = f"{self.gt_size[0]}x{self.gt_size[1]}"
+        if not self.run_size or tuple(self.run_size) == tuple(self.gt_size):
+            return f"model and metrics at {gt}"
+        return f"model at {self.run_size[0]}x{self.run_size[1]}, metrics at {gt}"
 
     def table(self, digits: int = 3) -> str:
-        """The summary as a small table, headed by the protocol and the number of images."""
+        """The summary as a small table, headed by the protocol, the sizes and the number of images."""
         head = f"{len(self.per_image)} images; {self.protocol.describe()}"
+        if self.sizes():
+            head += f"; {self.sizes()}"
         return head + "\n" + format_metrics(self.summary, style="table", digits=digits)
 
     def to_dict(self) -> dict:
         return {"summary": self.summary, "protocol": self.protocol.to_dict(),
                 "protocol_description": self.protocol.describe(), "num_images": len(self.per_image),
-                "num_skipped": self.num_skipped, "per_image": self.per_image}
+                "num_skipped": self.num_skipped, "gt_size": list(self.gt_size) if self.gt_size else None,
+                "run_size": list(self.run_size) if self.run_size else None, "per_image": self.per_image}
 
     def save(self, folder_or_prefix) -> list[Path]:
         """Write JSON (summary + protocol + per-image) and CSV (per-image); returns the two paths.
@@ -106,7 +120,9 @@ class EvalResult:
     @classmethod
     def load(cls, json_path) -> "EvalResult":
         data = json.loads(Path(json_path).read_text())
-        return cls(data["per_image"], data["summary"], EvalProtocol(**data["protocol"]), data.get("num_skipped", 0))
+        sizes = [tuple(data[k]) if data.get(k) else None for k in ("gt_size", "run_size")]
+        return cls(data["per_image"], data["summary"], EvalProtocol(**data["protocol"]), data.get("num_skipped", 0),
+                   *sizes)
 
 
 # ----------------------------------------------------------------------------- prediction
@@ -148,12 +164,19 @@ def ground_truth(batch: dict, protocol: EvalProtocol):
 
 @torch.no_grad()
 def evaluate(model, dataset, protocol: EvalProtocol | None = None, batch_size: int = 8, device="auto",
-             num_workers: int = 0, limit: int | None = None, progress: bool = True) -> EvalResult:
+             num_workers: int = 0, limit: int | None = None, progress: bool = True,
+             camera="model") -> EvalResult:
     """Metrics of `model` on `dataset` (items: image, depth, valid, K, [raw_depth], [index]) under `protocol`.
 
+    camera: "model" (default) runs the model at the focal length it was trained for (`model.camera`,
+    set by load_model and course_lib.runs), resizing each image by its K, and upsamples the prediction
+    to the ground truth's size, where the metrics are computed; a TrainingCamera to choose one; None to
+    run at the data's own size. A model without a camera runs at the data's size.
     The model is put in eval mode (and back afterwards if it was training). Returns an EvalResult with
     one entry per image. Lesson 08.
     """
+    from .camera import TrainingCamera, predict_at_camera
+
     from torch.utils.data import DataLoader, Subset
 
     protocol = protocol or EvalProtocol()
@@ -165,7 +188,11 @@ def evaluate(model, dataset, protocol: EvalProtocol | None = None, batch_size: i
                             skip_empty=protocol.skip_empty)
     was_training = model.training
     model.eval().to(device)
-    per_image, seen = [], 0
+    if camera == "model":
+        camera = getattr(model, "camera", None)
+    if camera is not None and not isinstance(camera, TrainingCamera):
+        raise ValueError(f"camera must be 'model', None or a TrainingCamera, got {camera!r}")
+    per_image, seen, gt_size, run_size = [], 0, None, None
     batches = loader
     if progress:
         from tqdm.auto import tqdm
@@ -173,7 +200,10 @@ def evaluate(model, dataset, protocol: EvalProtocol | None = None, batch_size: i
     try:
         for batch in batches:
             images = batch["image"].to(device)
-            pred = predict_for_protocol(model, images, protocol).float()          # (B, 1, H, W)
+            K = batch["K"] if camera is not None else None
+            pred, run_size = predict_at_camera(model, images, K, camera,        # (B, 1, H, W)
+                                               lambda x: predict_for_protocol(model, x, protocol))
+            pred, gt_size = pred.float(), tuple(images.shape[-2:])
             gt, valid = ground_truth(batch, protocol)
             gt = gt.to(device)
             valid = None if valid is None else valid.to(device)
@@ -187,24 +217,28 @@ def evaluate(model, dataset, protocol: EvalProtocol | None = None, batch_size: i
             seen += len(metrics)
     finally:
         model.train(was_training)
-    return EvalResult(per_image, acc.compute(), protocol, acc.num_skipped)
+    return EvalResult(per_image, acc.compute(), protocol, acc.num_skipped, gt_size, run_size)
 
 
 # ----------------------------------------------------------------------------- pictures for lesson 08
 
 @torch.no_grad()
 def plot_error_maps(model, dataset, indices, protocol: EvalProtocol | None = None, device="auto",
-                    error_kind: str = "abs_rel"):
+                    error_kind: str = "abs_rel", camera="model"):
     """One row per dataset index: RGB | ground truth | prediction | error map (black: not evaluated).
 
     The error map shows only the pixels the protocol evaluates (range, crop, ground-truth kind).
+    camera: as in `evaluate` (the model runs at its training focal length by default).
     Returns the matplotlib Figure.
     """
     from .data.transforms import denormalize_image
     from .viz import colorize_error, error_map, show_depth_grid
 
+    from .camera import predict_at_camera
+
     protocol = protocol or EvalProtocol()
     device = pick_device(device)
+    camera = getattr(model, "camera", None) if camera == "model" else camera
     was_training = model.training
     model.eval().to(device)
     rows, labels, errors = [], [], []
@@ -212,7 +246,9 @@ def plot_error_maps(model, dataset, indices, protocol: EvalProtocol | None = Non
         for i in indices:
             item = dataset[int(i)]
             batch = {k: (v.unsqueeze(0) if torch.is_tensor(v) else v) for k, v in item.items()}
-            pred = predict_for_protocol(model, batch["image"].to(device), protocol).float().cpu()
+            pred, _ = predict_at_camera(model, batch["image"].to(device), batch.get("K") if camera else None, camera,
+                                        lambda x: predict_for_protocol(model, x, protocol))
+            pred = pred.float().cpu()
             gt, valid = ground_truth(batch, protocol)
             if protocol.median_scaling:
                 pred = median_scale(pred, gt, valid, protocol.min_depth, protocol.max_depth, crop=protocol.crop)

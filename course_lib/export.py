@@ -53,13 +53,14 @@ def _export_torchscript(module, sample, path: Path) -> None:
 
 
 def export_onnx(model: torch.nn.Module, path: str | os.PathLike, sample_size: tuple[int, int] = (240, 320),
-                check_sizes=None, rtol: float = 1e-4) -> Path:
+                check_sizes=None, rtol: float = 1e-4, camera=None) -> Path:
     """Write `model` as ONNX to `path` (dynamic batch, height and width); returns the path.
 
     Tries the torch.export-based exporter first and falls back to the TorchScript exporter. With
     check_sizes [(H, W), ...], every exporter's file must match PyTorch within `rtol` at those sizes
     before it is accepted. The file is written under a temporary name and renamed, so a failed
-    export leaves nothing behind.
+    export leaves nothing behind. The metadata records the camera the model expects
+    (`course_lib.camera`: image size and K; default `model.camera`): resize inputs to its focal length.
     """
     import onnx
 
@@ -80,8 +81,13 @@ def export_onnx(model: torch.nn.Module, path: str | os.PathLike, sample_size: tu
             proto = onnx.load(str(tmp))
             onnx.checker.check_model(proto)
             config = getattr(model, "config", None)
+            cam = camera if camera is not None else getattr(model, "camera", None)
             meta = {"course_lib.exporter": name, "course_lib.output": "depth in metres at the input size",
                     "course_lib.model_config": json.dumps(config, default=str) if config is not None else ""}
+            if cam is not None:
+                meta["course_lib.camera"] = json.dumps(cam.to_dict())
+                meta["course_lib.input"] = (f"ImageNet-normalised RGB resized so that fx = {cam.fx_px:.2f} px "
+                                            f"(trained at {cam.image_size[0]}x{cam.image_size[1]})")
             for key, value in meta.items():
                 entry = proto.metadata_props.add()
                 entry.key, entry.value = key, value
@@ -135,3 +141,16 @@ def check_onnx_parity(model: torch.nn.Module, path: str | os.PathLike, sizes) ->
         results[(int(h), int(w))] = {"max_abs_error": float(diff.max()),
                                      "max_rel_error": float((diff / np.maximum(np.abs(expected), 1e-6)).max())}
     return results
+
+
+def onnx_camera(path: str | os.PathLike):
+    """The TrainingCamera recorded in an exported file's metadata (None when it records none)."""
+    import onnx
+
+    from .camera import TrainingCamera
+
+    proto = onnx.load(str(path), load_external_data=False)
+    meta = {p.key: p.value for p in proto.metadata_props}
+    if "course_lib.camera" not in meta:
+        return None
+    return TrainingCamera.from_dict(json.loads(meta["course_lib.camera"]), f"ONNX file {path}")

@@ -67,14 +67,28 @@ def photo_size(path: str | os.PathLike) -> tuple[int, int]:
 
 
 @torch.no_grad()
-def predict_depth(model: torch.nn.Module, rgb: np.ndarray) -> np.ndarray:
-    """(H, W, 3) uint8 RGB -> (H, W) float32 depth in metres, at the photo's own size (any H, W)."""
-    from .data.transforms import normalize_image
-    from .models import predict
+def predict_photo(model: torch.nn.Module, rgb: np.ndarray, K=None, native_size: bool = False):
+    """(H, W, 3) uint8 RGB -> ((H, W) float32 depth in metres at the photo's size, (h, w) the model ran at).
 
-    image = normalize_image(rgb)                              # (3, H, W) ImageNet-normalised
-    depth_m = predict(model, image[None])                     # (1, 1, H, W)
-    return depth_m[0, 0].float().cpu().numpy()
+    The photo is resized so that its focal length equals the one the model was trained for
+    (`model.camera`, set by `load_model`; course_lib.camera), and the prediction is upsampled back.
+    K: the photo's 3x3 intrinsics in pixels (default: NYU's camera scaled to the photo). native_size,
+    or a model without a camera: run at the photo's own size (right only if it matches the training camera).
+    """
+    from .camera import predict_at_camera
+    from .data.transforms import normalize_image
+    from .geometry import nyu_intrinsics
+
+    image = normalize_image(rgb)[None]                        # (1, 3, H, W) ImageNet-normalised
+    camera = None if native_size else getattr(model, "camera", None)
+    K = nyu_intrinsics(*rgb.shape[:2]) if K is None else np.asarray(K, dtype=np.float64)
+    depth_m, run_hw = predict_at_camera(model, image, K, camera)     # (1, 1, H, W)
+    return depth_m[0, 0].float().cpu().numpy(), run_hw
+
+
+def predict_depth(model: torch.nn.Module, rgb: np.ndarray, K=None, native_size: bool = False) -> np.ndarray:
+    """(H, W, 3) uint8 RGB -> (H, W) float32 depth in metres at the photo's size (see `predict_photo`)."""
+    return predict_photo(model, rgb, K, native_size)[0]
 
 
 def depth_to_mm16(depth_m: np.ndarray) -> np.ndarray:
@@ -116,18 +130,21 @@ def photo_intrinsics(size_hw: tuple[int, int], original_hw: tuple[int, int], int
 
 def predict_file(model: torch.nn.Module, path: str | os.PathLike, out_dir: str | os.PathLike,
                  npy: bool = False, ply: bool = False, intrinsics=None, max_size: int | None = None,
-                 name: str | None = None) -> dict:
-    """Predict the depth of one photo and write its files into `out_dir`; returns {kind: path}.
+                 name: str | None = None, native_size: bool = False) -> tuple[dict, tuple[int, int]]:
+    """Predict the depth of one photo and write its files into `out_dir`; returns ({kind: path},
+    the (h, w) the model ran at).
 
-    intrinsics: (fx, fy, cx, cy) in pixels of the original photo, for the point cloud (default: NYU's
-    camera scaled to the photo). Each file is written under a temporary name and renamed.
+    intrinsics: (fx, fy, cx, cy) in pixels of the original photo (default: NYU's camera scaled to the
+    photo). They set the size the model runs at (its training focal length, unless native_size) and
+    the point cloud. Each file is written under a temporary name and renamed.
     """
     from .geometry import depth_to_point_cloud, write_ply
     from .viz import colorize_depth
 
     path, out_dir = Path(path), Path(out_dir)
     rgb = load_photo(path, max_size=max_size)                 # (H, W, 3) uint8
-    depth_m = predict_depth(model, rgb)                       # (H, W) metres
+    K = photo_intrinsics(rgb.shape[:2], photo_size(path), intrinsics)
+    depth_m, run_hw = predict_photo(model, rgb, K, native_size)   # (H, W) metres
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = name or path.stem
     written = {
@@ -137,10 +154,9 @@ def predict_file(model: torch.nn.Module, path: str | os.PathLike, out_dir: str |
     if npy:
         written["npy"] = _save_npy(depth_m.astype(np.float32), out_dir / f"{stem}_depth.npy")
     if ply:
-        K = photo_intrinsics(depth_m.shape, photo_size(path), intrinsics)
         points, colors = depth_to_point_cloud(depth_m, K, rgb)
         written["ply"] = write_ply(out_dir / f"{stem}.ply", points, colors)
-    return written
+    return written, run_hw
 
 
 def expand_inputs(inputs) -> list[Path]:

@@ -33,7 +33,7 @@ def runs_root() -> Path:
 
 @dataclass
 class TrainedRun:
-    model: torch.nn.Module   # in eval mode, on the CPU
+    model: torch.nn.Module   # in eval mode, on the CPU; model.camera = the camera it was trained for
     history: dict            # the curves fit logged (loaded from the checkpoint on a re-run)
     trained: bool            # True when this call trained it, False when it was loaded
     seconds: float           # training time of this call (0 when loaded)
@@ -61,6 +61,7 @@ def train_or_load(name: str, build: Callable[[], torch.nn.Module], train_data, v
 
     weights: "last" (the weights at the end of training) or "best" (the best validation).
     """
+    from .camera import checkpoint_camera
     from .checkpoint import load_checkpoint
     from .environment import seed_everything
     from .train import fit
@@ -81,6 +82,7 @@ def train_or_load(name: str, build: Callable[[], torch.nn.Module], train_data, v
             if weights == "last":
                 load_checkpoint(out_dir / "last.pt", model, map_location="cpu")
             print(f"loaded the trained model from {ckpt_path} (same recipe; delete {out_dir} to train again)")
+            model.camera, model.camera_note = checkpoint_camera(last, str(out_dir / "last.pt"))
             return TrainedRun(model.cpu().eval(), dict(last.get("history") or checkpoint.get("history") or {}),
                               False, 0.0, out_dir)
         print(f"{out_dir} holds another recipe or an unfinished run: training again")
@@ -92,5 +94,7 @@ def train_or_load(name: str, build: Callable[[], torch.nn.Module], train_data, v
     seconds = time.perf_counter() - start
     if weights == "best" and ckpt_path.exists():
         load_checkpoint(ckpt_path, model, map_location="cpu")
+    last = load_checkpoint(out_dir / "last.pt", map_location="cpu")
+    model.camera, model.camera_note = checkpoint_camera(last, str(out_dir / "last.pt"))
     recipe_path.write_text(json.dumps(recipe, indent=2))
     return TrainedRun(model.cpu().eval(), history, True, seconds, out_dir)

@@ -31,6 +31,7 @@ from .checkpoint import (clean_state_dict, load_checkpoint, load_model, load_wei
                          save_checkpoint, set_rng_state, unwrap_model)
 from .distributed import (DistInfo, SeededItems, ShardedSampler, all_gather_object, barrier, broadcast_object,
                           cleanup_distributed, setup_distributed)
+from .camera import camera_from_data
 from .environment import seed_everything
 from .errors import CourseError
 
@@ -374,6 +375,8 @@ def fit(model: torch.nn.Module, train_data, val_data=None, loss=None, config: Tr
         scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
         ema = EMA(raw_model, config.ema) if config.ema else None
 
+        # the camera the model learns metric depth for: recorded in every checkpoint (course_lib.camera)
+        camera = camera_from_data(val_data if val_data is not None else train_data)
         train_loader, sampler = make_train_loader(train_data, config, info)
         val_loader = make_val_loader(val_data, config, info)
         batches_per_epoch = len(train_loader)
@@ -390,7 +393,17 @@ def fit(model: torch.nn.Module, train_data, val_data=None, loss=None, config: Tr
         if config.resume and last_path is not None and last_path.exists():
             ckpt = load_checkpoint(last_path, raw_model, map_location=device)
             optimizer.load_state_dict(ckpt["optimizer"])
+            # OneCycleLR keeps its length in its state: a run extended to more steps keeps the new one
+            new_length = {k: getattr(scheduler, k) for k in ("total_steps", "_schedule_phases") if hasattr(scheduler, k)}
             scheduler.load_state_dict(ckpt["scheduler"])
+            planned = _planned_steps(ckpt)
+            if planned is not None and planned != total_steps:
+                for key, value in new_length.items():
+                    setattr(scheduler, key, value)
+                if info.is_main:
+                    print(f"note: the run in {out_dir} planned its learning-rate schedule for {planned} steps; it "
+                          f"now runs to {total_steps}, so the schedule from step {int(ckpt['step'])} on follows "
+                          f"the {total_steps}-step one (the learning rate changes from the first run's).")
             if scaler.is_enabled() and ckpt.get("scaler"):
                 scaler.load_state_dict(ckpt["scaler"])
             if ema is not None and "ema" in ckpt:
@@ -430,8 +443,10 @@ def fit(model: torch.nn.Module, train_data, val_data=None, loss=None, config: Tr
             ckpt = {"model": raw_model.state_dict(), "model_config": _plain(getattr(raw_model, "config", None)),
                     "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                     "scaler": scaler.state_dict(), "step": state.step, "epoch": state.epoch,
+                    "total_steps": total_steps,
                     "batch_in_epoch": state.batch_in_epoch, "rng": rng_state(), "config": asdict(config),
-                    "metrics": state.metrics, "best": state.best, "history": state.history}
+                    "metrics": state.metrics, "best": state.best, "history": state.history,
+                    "camera": camera.to_dict() if camera is not None else None}
             if info.is_distributed:  # every process's generators, so dropout resumes identically on each
                 ckpt["rng_by_rank"] = all_gather_object(ckpt["rng"], info)
             if ema is not None:
@@ -562,6 +577,14 @@ def fit(model: torch.nn.Module, train_data, val_data=None, loss=None, config: Tr
         if writer is not None:
             writer.close()
         cleanup_distributed(info)
+
+
+def _planned_steps(checkpoint: dict) -> int | None:
+    """The schedule length the checkpointed run was planned for (its `total_steps`), when it says."""
+    planned = checkpoint.get("total_steps")
+    if planned is None and isinstance(checkpoint.get("config"), dict) and not checkpoint["config"].get("epochs"):
+        planned = checkpoint["config"].get("steps")
+    return int(planned) if planned is not None else None
 
 
 # ----------------------------------------------------------------------------- live curves in a notebook

@@ -82,7 +82,7 @@ def test_depth_in_millimetres_for_16bit_png():
 def test_predict_file_writes_consistent_outputs(tmp_path, model):
     h, w = 37, 53                                         # odd: the model pads inside
     Image.fromarray(_pattern(h, w)).save(tmp_path / "room.png")
-    written = predict_file(model, tmp_path / "room.png", tmp_path / "out", npy=True, ply=True)
+    written, _ = predict_file(model, tmp_path / "room.png", tmp_path / "out", npy=True, ply=True)
     assert set(written) == {"color", "mm16", "npy", "ply"}
 
     depth_m = np.load(written["npy"])
@@ -107,7 +107,7 @@ def test_predict_file_writes_consistent_outputs(tmp_path, model):
 
 def test_given_intrinsics_are_scaled_with_the_photo(tmp_path, model):
     Image.fromarray(_pattern(40, 60)).save(tmp_path / "cam.png")
-    written = predict_file(model, tmp_path / "cam.png", tmp_path, ply=True, npy=True,
+    written, _ = predict_file(model, tmp_path / "cam.png", tmp_path, ply=True, npy=True,
                            intrinsics=(100.0, 100.0, 29.5, 19.5), max_size=30)     # shrunk by 2
     depth_m = np.load(written["npy"])
     points, _ = read_ply(written["ply"])
