@@ -415,7 +415,7 @@ def fit(model: torch.nn.Module, train_data, val_data=None, loss=None, config: Tr
             state.best = dict(ckpt.get("best") or state.best)
             ranks = ckpt.get("rng_by_rank")
             set_rng_state(ranks[info.rank] if ranks and len(ranks) == info.world_size else ckpt["rng"])
-            if info.is_main and config.progress:
+            if info.is_main:
                 print(f"resuming from {last_path} at step {state.step} of {total_steps}")
 
         # --- wrappers: DDP for gradients across processes, compile for speed

@@ -1,0 +1,181 @@
+"""The camera travels with the model: recorded at training, used by predict and evaluate, refused when malformed."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from course_lib import seed_everything
+from course_lib.camera import (TrainingCamera, camera_from_data, checkpoint_camera, nyu_camera, predict_at_camera,
+                               size_at_camera, upsample_depth)
+from course_lib.checkpoint import load_model
+from course_lib.cli import main
+from course_lib.data import SyntheticRooms, heldout_rooms
+from course_lib.data.synthetic import HELDOUT_SEED_BASE, render_room
+from course_lib.errors import CheckpointError, CourseError
+from course_lib.evaluate import EvalProtocol, evaluate
+from course_lib.geometry import nyu_intrinsics
+from course_lib.losses import build_loss
+from course_lib.models import build_model
+from course_lib.predict import predict_depth
+from course_lib.train import TrainConfig, fit
+
+TRAIN_SIZE = (48, 64)
+
+
+class Frames(torch.utils.data.Dataset):
+    """A few synthetic rooms rendered once (training re-reads them)."""
+
+    def __init__(self, rooms):
+        self.items = [rooms[i] for i in range(len(rooms))]
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, i):
+        return self.items[i]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A small U-Net trained for a minute on 48x64 rooms (NYU's camera scaled: fx about 52 px)."""
+    out = tmp_path_factory.mktemp("camera_run")
+    seed_everything(0)
+    model = build_model("unet", base_channels=8, depth=3)
+    rooms = Frames(SyntheticRooms(32, size=TRAIN_SIZE, seed=1))
+    fit(model, rooms, None, build_loss("silog"),
+        TrainConfig(steps=120, batch_size=8, lr=3e-3, amp="bf16", val_every=None, checkpoint_every=None,
+                    progress=False, out_dir=str(out)))
+    return out / "last.pt"
+
+
+def test_fit_records_the_camera_of_the_data(trained):
+    ckpt = torch.load(trained, weights_only=True)
+    assert ckpt["camera"]["image_size"] == list(TRAIN_SIZE)
+    np.testing.assert_allclose(ckpt["camera"]["K"], nyu_intrinsics(*TRAIN_SIZE), rtol=1e-6)
+    model = load_model(trained)
+    assert model.camera == nyu_camera(TRAIN_SIZE) and model.camera_note is None
+
+
+def test_two_views_of_one_room_agree_only_at_the_training_focal_length(trained):
+    """The same room at 48x64 and at 96x128 (fx 52 and 104 px). Measured with this recipe: median
+    |log ratio| between the two predictions 0.095 at the training focal length, 0.20 at native size."""
+    model = load_model(trained)
+
+    def disagreement(native: bool) -> float:
+        errors = []
+        for i in range(6):
+            small = render_room(HELDOUT_SEED_BASE + i, 48, 64)
+            big = render_room(HELDOUT_SEED_BASE + i, 96, 128)
+            d_small = predict_depth(model, small["rgb"], small["K"], native_size=native)
+            d_big = predict_depth(model, big["rgb"], big["K"], native_size=native)
+            d_small = upsample_depth(torch.from_numpy(d_small)[None, None], (96, 128))[0, 0].numpy()
+            errors.append(np.median(np.abs(np.log(d_big / d_small))))
+        return float(np.mean(errors))
+
+    at_camera, native = disagreement(False), disagreement(True)
+    assert at_camera < 0.13, at_camera
+    assert native > 1.5 * at_camera, (native, at_camera)
+
+
+def test_evaluate_runs_at_the_training_focal_length_and_reports_sizes(trained):
+    model = load_model(trained)
+    rooms = heldout_rooms(4, size=(96, 128))
+    right = evaluate(model, rooms, EvalProtocol(crop=None), progress=False)
+    native = evaluate(model, rooms, EvalProtocol(crop=None), progress=False, camera=None)
+    assert right.run_size == TRAIN_SIZE and right.gt_size == (96, 128)
+    assert native.run_size == (96, 128)
+    assert "model at 48x64, metrics at 96x128" in right.table()
+    assert right.summary["abs_rel"] < native.summary["abs_rel"]
+
+
+def test_size_at_camera_and_bad_focal_lengths():
+    camera = nyu_camera((240, 320))
+    assert size_at_camera((480, 640), nyu_intrinsics(480, 640), camera) == (240, 320)
+    assert size_at_camera((120, 160), nyu_intrinsics(120, 160), camera) == (240, 320)
+    for fx in (0.0, -5.0, float("nan")):
+        K = nyu_intrinsics(480, 640)
+        K[0, 0] = fx
+        with pytest.raises(CourseError, match="must be positive"):
+            size_at_camera((480, 640), K, camera)
+    K = nyu_intrinsics(480, 640)
+    K[0, 0] = K[1, 1] = 1e5                      # a telephoto photo shrinks to nothing at fx 259 px
+    with pytest.raises(CourseError, match="smaller than 8 pixels"):
+        size_at_camera((480, 640), K, camera)
+
+
+def test_predict_at_camera_refuses_batches_of_mixed_focal_lengths():
+    model = build_model("unet", base_channels=4, depth=2)
+    K = torch.from_numpy(np.stack([nyu_intrinsics(32, 48), nyu_intrinsics(64, 96)]))
+    with pytest.raises(ValueError, match="different focal lengths"):
+        predict_at_camera(model, torch.zeros(2, 3, 32, 48), K, nyu_camera((32, 48)))
+
+
+def test_malformed_and_missing_cameras():
+    assert TrainingCamera.from_dict(nyu_camera().to_dict()) == nyu_camera()
+    for bad in ({"image_size": [240]}, {"K": [[1]]}, {"image_size": [240, 320], "K": [[1, 0], [0, 1]]},
+                {"image_size": [240, 320], "K": [[0, 0, 1], [0, 250, 1], [0, 0, 1]]}, "nonsense"):
+        with pytest.raises(CheckpointError):
+            TrainingCamera.from_dict(bad)
+    camera, note = checkpoint_camera({"model": {}}, "old.pt")
+    assert camera == nyu_camera((240, 320)) and "old.pt does not record the camera" in note
+    assert camera_from_data(heldout_rooms(1, size=(30, 40))) == nyu_camera((30, 40))
+
+
+def _photo(path, h=48, w=64):
+    from PIL import Image
+
+    Image.fromarray(render_room(HELDOUT_SEED_BASE, h, w)["rgb"]).save(path)
+    return path
+
+
+def test_cli_predict_states_the_size_and_refuses_bad_cameras(trained, tmp_path, capsys):
+    photo = _photo(tmp_path / "room.png", 96, 128)
+    assert main(["predict", "--checkpoint", str(trained), str(photo), "--out", str(tmp_path / "a"),
+                 "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "trained at 48x64, fx 51.9 px" in out and "(model at 48x64)" in out
+    assert main(["predict", "--checkpoint", str(trained), str(photo), "--out", str(tmp_path / "b"),
+                 "--device", "cpu", "--native-size"]) == 0
+    assert "(model at 96x128)" in capsys.readouterr().out
+
+    for intrinsics in (["0", "500", "64", "48"], ["-3", "500", "64", "48"]):
+        assert main(["predict", "--checkpoint", str(trained), str(photo), "--out", str(tmp_path / "c"),
+                     "--intrinsics", *intrinsics]) == 2
+        assert "must be positive" in capsys.readouterr().err
+    # a photo that would be 2 pixels wide at the training focal length
+    assert main(["predict", "--checkpoint", str(trained), str(photo), "--out", str(tmp_path / "d"),
+                 "--device", "cpu", "--intrinsics", "5000", "5000", "64", "48"]) == 2
+    err = capsys.readouterr().err
+    assert "smaller than 8 pixels" in err and len([l for l in err.splitlines() if l.startswith("error:")]) == 1
+    assert not list((tmp_path / "d").glob("*"))
+
+    broken = torch.load(trained, weights_only=True)
+    broken["camera"] = {"image_size": [48, 64], "K": [[-1, 0, 0], [0, 50, 0], [0, 0, 1]]}
+    torch.save(broken, tmp_path / "broken.pt")
+    for command in (["predict", "--checkpoint", str(tmp_path / "broken.pt"), str(photo), "--out", str(tmp_path / "e")],
+                    ["evaluate", "--checkpoint", str(tmp_path / "broken.pt"), "--limit", "2", "--no-progress"],
+                    ["export", "--checkpoint", str(tmp_path / "broken.pt"), "--onnx", str(tmp_path / "x.onnx")]):
+        assert main(command) == 2
+        err = capsys.readouterr().err
+        assert "records a camera with focal lengths fx=-1" in err, command
+    assert not (tmp_path / "x.onnx").exists()
+
+
+def test_cli_evaluate_at_the_training_focal_length_and_native(trained, tmp_path, capsys):
+    args = ["evaluate", "--checkpoint", str(trained), "--crop", "none", "--limit", "4", "--no-progress",
+            "--image-size", "96", "128"]
+    assert main([*args, "--json", str(tmp_path / "e.json")]) == 0
+    assert "model at 48x64, metrics at 96x128" in capsys.readouterr().out
+    saved = json.loads((tmp_path / "e.json").read_text())
+    assert saved["run_size"] == [48, 64] and saved["camera"]["image_size"] == [48, 64]
+    assert main([*args, "--native-size"]) == 0
+    assert "model and metrics at 96x128" in capsys.readouterr().out
+
+
+def test_export_records_the_camera(trained, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from course_lib.export import onnx_camera
+
+    assert main(["export", "--checkpoint", str(trained), "--onnx", str(tmp_path / "m.onnx")]) == 0
+    assert onnx_camera(tmp_path / "m.onnx") == nyu_camera(TRAIN_SIZE)
