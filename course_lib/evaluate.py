@@ -289,3 +289,30 @@ def plot_error_histogram(result: EvalResult, metric: str = "abs_rel", bins: int 
     ax.set_title(result.protocol.describe(), fontsize=8)
     ax.legend()
     return ax.figure
+
+
+# ----------------------------------------------------------------------------- photos with depth (real frames)
+
+def evaluate_frames(model, frames, crop: str | None = "eigen", native_size: bool = False,
+                    max_depth: float = 10.0) -> list[dict]:
+    """Per-frame metrics of `model` on photos with depth: objects with .name, .rgb (H, W, 3) uint8,
+    .depth_m (H, W) metres (0 = no measurement) and .K (course_lib.data.realdata.RealFrame).
+
+    Each photo goes through the same path as `python -m course_lib predict`: resized to the model's
+    training focal length (unless native_size), depth upsampled back to the photo's size, metrics there
+    over the measured pixels. Besides the standard metrics each row has "d1_median_scaled" (the shape
+    alone) and "median_ratio" = median(gt) / median(pred) (> 1: the model puts the room too near), and
+    "run_size", the (h, w) the model ran at. Lessons 08 and 10.
+    """
+    from .metrics import depth_metrics
+    from .predict import predict_photo
+
+    rows = []
+    for frame in frames:
+        pred, run_hw = predict_photo(model, frame.rgb, frame.K, native_size=native_size)   # (H, W) metres
+        metrics = depth_metrics(pred, frame.depth_m, crop=crop, max_depth=max_depth)
+        scaled, scale = median_scale(pred, frame.depth_m, frame.depth_m > 0, max_depth=max_depth, crop=crop,
+                                     return_scale=True)
+        metrics["d1_median_scaled"] = depth_metrics(scaled, frame.depth_m, crop=crop, max_depth=max_depth)["d1"]
+        rows.append({"name": frame.name, **metrics, "median_ratio": float(scale[0]), "run_size": tuple(run_hw)})
+    return rows

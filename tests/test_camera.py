@@ -179,3 +179,19 @@ def test_export_records_the_camera(trained, tmp_path):
 
     assert main(["export", "--checkpoint", str(trained), "--onnx", str(tmp_path / "m.onnx")]) == 0
     assert onnx_camera(tmp_path / "m.onnx") == nyu_camera(TRAIN_SIZE)
+
+
+@pytest.mark.skipif(not __import__("os").environ.get("COURSE_REALDATA"), reason="COURSE_REALDATA is not set")
+def test_real_frames_run_at_the_training_focal_length(trained):
+    from course_lib.data.realdata import real_nyu_frames
+    from course_lib.evaluate import evaluate_frames
+
+    frames = real_nyu_frames()
+    assert [f.name for f in frames] == ["official_test_1339", "basement_00000", "basement_00050", "basement_00100"]
+    assert all(f.depth_m.shape == (480, 640) and 0.3 < np.median(f.depth_m[f.depth_m > 0]) < 8 for f in frames)
+    model = load_model(trained)
+    rows = evaluate_frames(model, frames)
+    assert all(r["run_size"] == TRAIN_SIZE for r in rows)            # 480x640 at fx 519 px -> 48x64 at fx 52 px
+    assert all(0 <= r["d1"] <= 1 and r["median_ratio"] > 0 for r in rows)
+    native = evaluate_frames(model, frames[:1], native_size=True)
+    assert native[0]["run_size"] == (480, 640)
