@@ -270,7 +270,27 @@ def cmd_export(args) -> int:
               f"max absolute error {figures['max_abs_error']:.2e} m")
     print(f"wrote {path} (dynamic batch, height and width; {onnx_exporter_name(path)} exporter); it expects "
           f"images at the training focal length: {model.camera.describe()} (in its metadata)")
+    if args.quantize:
+        _export_int8(model, path, args)
     return 0
+
+
+def _export_int8(model, float_path, args) -> None:
+    from pathlib import Path
+
+    from .quantize import calibration_images, quantization_report, quantize_onnx
+
+    float_path = Path(float_path)
+    int8_path = float_path.with_name(float_path.stem + ".int8.onnx")
+    calibration = None
+    if args.quantize_mode == "static":
+        calibration = _as_user_error(calibration_images, args.calibration_data, model.camera,
+                                     args.calibration_frames)
+        print(f"calibrating on {len(calibration)} frames of {args.calibration_data} at "
+              f"{calibration[0].shape[2]}x{calibration[0].shape[3]} (the training focal length)")
+    quantize_onnx(float_path, int8_path, calibration, mode=args.quantize_mode)
+    print(f"wrote {int8_path} (int8, {args.quantize_mode}; the same camera metadata)")
+    print(quantization_report(model, float_path, int8_path, heldout_count=args.heldout_frames).table())
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -367,6 +387,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--onnx", required=True, help="output .onnx file")
     p.add_argument("--height", type=int, default=None, help="trace and check size (default: the training size)")
     p.add_argument("--width", type=int, default=None)
+    p.add_argument("--quantize", choices=["int8"], default=None,
+                   help="also write ONNX.int8.onnx (post-training quantization) and print what it costs")
+    p.add_argument("--quantize-mode", choices=["static", "dynamic"], default="static",
+                   help="static: int8 activations calibrated on frames (default); dynamic: int8 weights only")
+    p.add_argument("--calibration-data", default="synthetic", help="'synthetic' or a depth pack to calibrate on")
+    p.add_argument("--calibration-frames", type=int, default=32)
+    p.add_argument("--heldout-frames", type=int, default=32, help="held-out rooms for the accuracy comparison")
     p.set_defaults(func=cmd_export)
 
     return parser

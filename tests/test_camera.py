@@ -5,48 +5,24 @@ import numpy as np
 import pytest
 import torch
 
-from course_lib import seed_everything
 from course_lib.camera import (TrainingCamera, camera_from_data, checkpoint_camera, nyu_camera, predict_at_camera,
                                size_at_camera, upsample_depth)
 from course_lib.checkpoint import load_model
 from course_lib.cli import main
-from course_lib.data import SyntheticRooms, heldout_rooms
+from course_lib.data import heldout_rooms
 from course_lib.data.synthetic import HELDOUT_SEED_BASE, render_room
 from course_lib.errors import CheckpointError, CourseError
 from course_lib.evaluate import EvalProtocol, evaluate
 from course_lib.geometry import nyu_intrinsics
-from course_lib.losses import build_loss
 from course_lib.models import build_model
 from course_lib.predict import predict_depth
-from course_lib.train import TrainConfig, fit
 
-TRAIN_SIZE = (48, 64)
-
-
-class Frames(torch.utils.data.Dataset):
-    """A few synthetic rooms rendered once (training re-reads them)."""
-
-    def __init__(self, rooms):
-        self.items = [rooms[i] for i in range(len(rooms))]
-
-    def __len__(self):
-        return len(self.items)
-
-    def __getitem__(self, i):
-        return self.items[i]
+TRAIN_SIZE = (48, 64)             # tests/conftest.py: small_trained_checkpoint
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """A small U-Net trained for a minute on 48x64 rooms (NYU's camera scaled: fx about 52 px)."""
-    out = tmp_path_factory.mktemp("camera_run")
-    seed_everything(0)
-    model = build_model("unet", base_channels=8, depth=3)
-    rooms = Frames(SyntheticRooms(32, size=TRAIN_SIZE, seed=1))
-    fit(model, rooms, None, build_loss("silog"),
-        TrainConfig(steps=120, batch_size=8, lr=3e-3, amp="bf16", val_every=None, checkpoint_every=None,
-                    progress=False, out_dir=str(out)))
-    return out / "last.pt"
+def trained(small_trained_checkpoint):
+    return small_trained_checkpoint
 
 
 def test_fit_records_the_camera_of_the_data(trained):

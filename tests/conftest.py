@@ -1,0 +1,41 @@
+"""Fixtures shared by several test files."""
+import pytest
+import torch
+
+SMALL_TRAIN_SIZE = (48, 64)
+
+
+class Frames(torch.utils.data.Dataset):
+    """Dataset items rendered once (training re-reads them)."""
+
+    def __init__(self, dataset):
+        self.items = [dataset[i] for i in range(len(dataset))]
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, i):
+        return self.items[i]
+
+
+@pytest.fixture(scope="session")
+def small_trained_checkpoint(tmp_path_factory):
+    """last.pt of a small U-Net trained for about a minute on 48x64 rooms (NYU's camera scaled: fx about 52 px).
+
+    Trained enough to have learnt depth for its focal length (held-out delta1 about 0.5-0.6), which
+    the camera and quantization tests need: an untrained network predicts the same depth everywhere.
+    """
+    from course_lib import seed_everything
+    from course_lib.data import SyntheticRooms
+    from course_lib.losses import build_loss
+    from course_lib.models import build_model
+    from course_lib.train import TrainConfig, fit
+
+    out = tmp_path_factory.mktemp("small_trained")
+    seed_everything(0)
+    model = build_model("unet", base_channels=8, depth=3)
+    rooms = Frames(SyntheticRooms(32, size=SMALL_TRAIN_SIZE, seed=1))
+    fit(model, rooms, None, build_loss("silog"),
+        TrainConfig(steps=120, batch_size=8, lr=3e-3, amp="bf16", val_every=None, checkpoint_every=None,
+                    progress=False, out_dir=str(out)))
+    return out / "last.pt"
