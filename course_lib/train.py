@@ -335,7 +335,337 @@ def _call(callbacks, event: str, state: TrainState) -> None:
             method(state)
 
 
-# ----------------------------------------------------------------------------- the loop
+# ----------------------------------------------------------------------------- the loop, step by step
+#
+# fit() reads top to bottom as a short loop; each step below is one function a lesson can show alone:
+#   set-up      prepare_model, build_optimizer, plan_total_steps, setup_run  -> TrainRun, TrainState
+#   resume      resume_from_last        (weights, optimizer, schedule, scaler, EMA, data position, RNG)
+#   wrappers    wrap_model              (DDP across processes, torch.compile)
+#   one step    train_step              (grad_accum_steps micro-batches under autocast, clip, step)
+#   logging     LossMeter, log_step     (mean loss of the global batch, lr, images/s; CSV/TensorBoard)
+#   validation  run_validation          (metrics, best.pt, early stopping)
+#   checkpoint  checkpoint_dict, save_run_checkpoint, save_last
+
+
+@dataclass
+class TrainRun:
+    """What one call of `fit` works with besides the TrainState: built by `setup_run`, read by every step."""
+    config: TrainConfig
+    info: DistInfo                       # rank, world_size, device (course_lib.distributed)
+    raw_model: torch.nn.Module           # the model itself: what is saved, averaged (EMA) and trained in place
+    optimizer: torch.optim.Optimizer
+    scheduler: object                    # stepped once per optimizer step
+    scaler: torch.amp.GradScaler         # enabled for fp16 only: scales the loss so small gradients survive
+    loss_fn: object                      # (pred, depth, valid) -> tensor or (total, {name: part})
+    amp_dtype: torch.dtype | None        # autocast dtype (bfloat16 / float16), None = float32
+    train_loader: DataLoader
+    sampler: ShardedSampler | None       # None when a DataLoader was passed in
+    val_loader: DataLoader | None
+    total_steps: int                     # optimizer steps of the whole run
+    batches_per_epoch: int
+    accum: int                           # micro-batches per optimizer step (grad_accum_steps)
+    stride: int | None                   # the model's output stride s: predictions are (B, 1, H/s, W/s)
+    camera: object                       # course_lib.camera.TrainingCamera (or None): saved in checkpoints
+    out_dir: Path | None
+    ema: EMA | None = None
+    callbacks: tuple = ()
+    net: torch.nn.Module | None = None   # raw_model inside DDP and/or torch.compile (set by wrap_model)
+    ddp: torch.nn.parallel.DistributedDataParallel | None = None
+    progress: object = None              # tqdm bar (rank 0)
+    writer: object = None                # TensorBoard SummaryWriter (rank 0)
+
+    @property
+    def device(self) -> torch.device:
+        return self.info.device
+
+
+def prepare_model(model: torch.nn.Module, config: TrainConfig, info: DistInfo) -> torch.nn.Module:
+    """The model on its device (in place), with SyncBatchNorm under DDP and channels_last when asked.
+
+    channels_last stores a (B, C, H, W) tensor as (B, H, W, C) in memory: convolutions run faster
+    that way on recent CPUs and on tensor-core GPUs (lesson 11).
+    """
+    if config.sync_bn and info.is_distributed:
+        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    model.to(info.device)
+    if config.channels_last:
+        model.to(memory_format=torch.channels_last)
+    return model
+
+
+def build_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    """AdamW; a pretrained encoder at lr * encoder_lr_scale; no weight decay on biases and norms (lesson 06)."""
+    from .models import param_groups
+
+    groups = param_groups(model, config.lr, config.encoder_lr_scale, config.weight_decay)
+    return torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
+
+
+def plan_total_steps(config: TrainConfig, batches_per_epoch: int) -> int:
+    """Optimizer steps of the run: `steps`, or `epochs` x (batches per epoch // grad_accum_steps)."""
+    accum = max(int(config.grad_accum_steps), 1)
+    return (config.epochs * max(batches_per_epoch // accum, 1)) if config.epochs else int(config.steps)
+
+
+def setup_run(model: torch.nn.Module, train_data, val_data, loss, config: TrainConfig, info: DistInfo,
+              amp_dtype: torch.dtype | None, callbacks=()) -> tuple[TrainRun, TrainState]:
+    """Set-up: model, optimizer, gradient scaler, EMA, data loaders, schedule, and a fresh TrainState."""
+    from .losses import build_loss
+
+    raw_model = prepare_model(model, config, info)
+    optimizer = build_optimizer(raw_model, config)
+    stride = getattr(raw_model, "output_stride", None)
+    scaler = torch.amp.GradScaler(info.device.type, enabled=amp_dtype == torch.float16)
+    ema = EMA(raw_model, config.ema) if config.ema else None
+    # the camera the model learns metric depth for: recorded in every checkpoint (course_lib.camera)
+    camera = camera_from_data(val_data if val_data is not None else train_data)
+    train_loader, sampler = make_train_loader(train_data, config, info)
+    val_loader = make_val_loader(val_data, config, info)
+    total_steps = plan_total_steps(config, len(train_loader))
+    scheduler = build_scheduler(optimizer, config, total_steps)
+    run = TrainRun(config=config, info=info, raw_model=raw_model, optimizer=optimizer, scheduler=scheduler,
+                   scaler=scaler, loss_fn=loss if loss is not None else build_loss("l1"), amp_dtype=amp_dtype,
+                   train_loader=train_loader, sampler=sampler, val_loader=val_loader, total_steps=total_steps,
+                   batches_per_epoch=len(train_loader), accum=max(int(config.grad_accum_steps), 1),
+                   stride=stride, camera=camera, out_dir=Path(config.out_dir) if config.out_dir else None,
+                   ema=ema, callbacks=tuple(callbacks))
+    best_metric = config.best_metric if not config.early_stopping else "val_" + config.early_stopping.removeprefix("val_")
+    state = TrainState(config=config, model=raw_model, total_steps=total_steps, is_main=info.is_main, ema=ema,
+                       best={"metric": best_metric, "value": None, "step": None, "bad_validations": 0})
+    return run, state
+
+
+def resume_from_last(run: TrainRun, state: TrainState) -> bool:
+    """Resume: with config.resume and out_dir/last.pt, restore everything the next step depends on.
+
+    Weights, optimizer moments, schedule, fp16 scaler, EMA, the position in the data (epoch, batch)
+    and every random generator (per process under DDP): the resumed run then equals the straight one
+    bit for bit. Returns whether it resumed.
+    """
+    last_path = run.out_dir / "last.pt" if run.out_dir else None
+    if not (run.config.resume and last_path is not None and last_path.exists()):
+        return False
+    info, scheduler, total_steps = run.info, run.scheduler, run.total_steps
+    ckpt = load_checkpoint(last_path, run.raw_model, map_location=run.device)
+    run.optimizer.load_state_dict(ckpt["optimizer"])
+    # OneCycleLR keeps its length in its state: a run extended to more steps keeps the new one
+    new_length = {k: getattr(scheduler, k) for k in ("total_steps", "_schedule_phases") if hasattr(scheduler, k)}
+    scheduler.load_state_dict(ckpt["scheduler"])
+    planned = _planned_steps(ckpt)
+    if planned is not None and planned != total_steps:
+        for key, value in new_length.items():
+            setattr(scheduler, key, value)
+        if info.is_main:
+            print(f"note: the run in {run.out_dir} planned its learning-rate schedule for {planned} steps; it "
+                  f"now runs to {total_steps}, so the schedule from step {int(ckpt['step'])} on follows "
+                  f"the {total_steps}-step one (the learning rate changes from the first run's).")
+    if run.scaler.is_enabled() and ckpt.get("scaler"):
+        run.scaler.load_state_dict(ckpt["scaler"])
+    if run.ema is not None and "ema" in ckpt:
+        run.ema.module.load_state_dict(ckpt["ema"])
+    state.step, state.epoch = int(ckpt["step"]), int(ckpt["epoch"])
+    state.batch_in_epoch = int(ckpt.get("batch_in_epoch", 0))
+    state.history = dict(ckpt.get("history") or {})
+    state.metrics = dict(ckpt.get("metrics") or {})
+    state.best = dict(ckpt.get("best") or state.best)
+    ranks = ckpt.get("rng_by_rank")
+    set_rng_state(ranks[info.rank] if ranks and len(ranks) == info.world_size else ckpt["rng"])
+    if info.is_main:
+        print(f"resuming from {last_path} at step {state.step} of {total_steps}")
+    return True
+
+
+def wrap_model(run: TrainRun) -> None:
+    """Wrappers: DDP (averages gradients across processes in backward), then torch.compile; sets run.net."""
+    net = run.raw_model
+    if run.info.is_distributed:
+        net = torch.nn.parallel.DistributedDataParallel(
+            net, device_ids=[run.device.index] if run.device.type == "cuda" else None)
+    run.ddp = net if run.info.is_distributed else None
+    if run.config.compile:
+        net = torch.compile(net, **({"backend": run.config.compile_backend} if run.config.compile_backend else {}))
+    run.net = net
+
+
+def open_logs(run: TrainRun, state: TrainState) -> None:
+    """Rank 0: create out_dir, a TensorBoard writer when asked, and the progress bar."""
+    if not run.info.is_main:
+        return
+    if run.out_dir is not None:
+        run.out_dir.mkdir(parents=True, exist_ok=True)
+        if run.config.tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+                run.writer = SummaryWriter(str(run.out_dir / "tensorboard"))
+            except ImportError:
+                warnings.warn("tensorboard is not installed; no TensorBoard logs (pip install tensorboard).")
+    if run.config.progress:
+        from tqdm.auto import tqdm
+        run.progress = tqdm(total=run.total_steps, initial=state.step, desc="train", dynamic_ncols=True)
+
+
+def close_logs(run: TrainRun) -> None:
+    if run.progress is not None:
+        run.progress.close()
+    if run.writer is not None:
+        run.writer.close()
+
+
+class LossMeter:
+    """The loss and its parts summed over the micro-batches since the last log, and the time since then."""
+
+    def __init__(self):
+        self.reset()
+
+    def reset(self) -> None:
+        self.sums: dict[str, torch.Tensor] = {}
+        self.count = 0                   # micro-batches
+        self.batch_size = 0              # images in the latest micro-batch (per process)
+        self.started = time.perf_counter()
+
+    def add(self, parts: dict, batch_size: int) -> None:
+        for key, value in parts.items():
+            value = value.detach().float() if torch.is_tensor(value) else torch.tensor(float(value))
+            self.sums[key] = self.sums.get(key, 0) + value
+        self.count += 1
+        self.batch_size = batch_size
+
+
+def train_step(run: TrainRun, state: TrainState, batches, meter: LossMeter) -> float:
+    """One optimizer step = `accum` micro-batches; returns the learning rate the step used.
+
+    Per micro-batch: images (B, 3, H, W) -> pred (B, 1, H/s, W/s) under autocast (bf16/fp16), the
+    loss in float32 against depth (B, 1, H, W), backward of loss / accum (scaled up under fp16), so
+    the summed gradient is that of the mean over B * accum images. Under DDP the gradients are
+    averaged across processes at the last micro-batch only (no_sync before it). Then clip, step.
+    """
+    config, accum = run.config, run.accum
+    images = None
+    try:
+        for micro in range(accum):
+            state.epoch, state.batch_in_epoch, batch = next(batches)
+            images, depth, valid = _to_device(batch, run.device, config.channels_last)  # (B,3,H,W), (B,1,H,W) x2
+            last_micro = micro == accum - 1
+            sync = run.ddp.no_sync() if run.ddp is not None and not last_micro else contextlib.nullcontext()
+            with sync:
+                with _autocast(run.device, run.amp_dtype):
+                    pred = run.net(images)                                      # (B, 1, H/s, W/s)
+                total, parts = compute_loss(run.loss_fn, pred.float(), depth, valid, run.stride)  # float32
+                run.scaler.scale(total / accum).backward()
+            meter.add({"loss": total, **parts}, len(images))
+        if config.clip_grad_norm:
+            run.scaler.unscale_(run.optimizer)   # clip the true gradients, not the fp16-scaled ones
+            torch.nn.utils.clip_grad_norm_(run.raw_model.parameters(), config.clip_grad_norm)
+        run.scaler.step(run.optimizer)           # skips the step when fp16 gradients overflowed
+        run.scaler.update()
+        run.optimizer.zero_grad(set_to_none=True)
+        lr_used = max(g["lr"] for g in run.optimizer.param_groups)
+        run.scheduler.step()
+    except torch.cuda.OutOfMemoryError as exc:
+        raise CourseError(oom_message(config, images.shape if images is not None else ())) from exc
+    if state.batch_in_epoch >= run.batches_per_epoch:
+        state.epoch, state.batch_in_epoch = state.epoch + 1, 0   # the next batch opens a new epoch
+    if run.ema is not None:
+        run.ema.update(run.raw_model)
+    state.step += 1
+    return lr_used
+
+
+def log_step(run: TrainRun, state: TrainState, meter: LossMeter, lr: float) -> dict:
+    """Logging: the mean loss (and parts) since the last log, of the global batch; lr; images/s.
+
+    Appends the record to state.history, resets the meter; rank 0 updates the progress bar and
+    TensorBoard and calls on_log. A non-finite loss stops training with a message.
+    """
+    info = run.info
+    record = {"step": state.step, "epoch": state.epoch}
+    means = torch.stack([torch.as_tensor(v, dtype=torch.float32, device=run.device) for v in meter.sums.values()])
+    if info.is_distributed:  # the loss of the global batch: average over processes
+        torch.distributed.all_reduce(means)
+        means /= info.world_size
+    record.update({k: float(v) / meter.count for k, v in zip(meter.sums, means.tolist())})
+    record["lr"] = lr
+    elapsed = time.perf_counter() - meter.started
+    record["images_per_s"] = meter.count * meter.batch_size * info.world_size / max(elapsed, 1e-9)
+    if not math.isfinite(record["loss"]):
+        raise CourseError(f"the training loss became {record['loss']} at step {state.step}; lower lr "
+                          f"(now {run.config.lr}), keep clip_grad_norm on, or use amp='bf16' instead of fp16.")
+    _append(state.history, record)
+    state.last_log = record
+    meter.reset()
+    if info.is_main:
+        if run.progress is not None:
+            run.progress.set_postfix(loss=f"{record['loss']:.4f}", lr=f"{record['lr']:.2e}")
+        if run.writer is not None:
+            for k, v in record.items():
+                if k not in ("step", "epoch"):
+                    run.writer.add_scalar(f"train/{k}", v, state.step)
+        _call(run.callbacks, "on_log", state)
+    state.should_stop = broadcast_object(state.should_stop, info)  # a callback on rank 0 may stop all
+    return record
+
+
+def run_validation(run: TrainRun, state: TrainState) -> dict:
+    """Validation: metrics of the EMA (or raw) model; best.pt when the watched metric improved; early stopping."""
+    config = run.config
+    metrics = validate(run.ema.module if run.ema is not None else run.raw_model, run.val_loader, run.device,
+                       run.amp_dtype, config.channels_last, run.info, run.loss_fn)
+    state.metrics = metrics
+    _append(state.history, {"val_step": state.step, **metrics})
+    name, best = state.best["metric"], state.best["value"]
+    if name in metrics:
+        value = metrics[name]
+        better = best is None or (value < best if metric_mode(name) == "min" else value > best)
+        if better:
+            state.best.update(value=value, step=state.step, bad_validations=0)
+            if run.out_dir is not None:
+                save_run_checkpoint(run, state, "best.pt")
+        else:
+            state.best["bad_validations"] += 1
+            if config.early_stopping and state.best["bad_validations"] >= config.patience:
+                state.should_stop = True
+    if run.info.is_main:
+        if run.writer is not None:
+            for k, v in metrics.items():
+                run.writer.add_scalar(k.replace("val_", "val/", 1), v, state.step)
+        if run.progress is not None:
+            run.progress.write(f"step {state.step}: " + "  ".join(
+                f"{k[4:]} {v:.4f}" for k, v in metrics.items() if k[4:] in ("abs_rel", "rmse", "d1", "loss")))
+        _call(run.callbacks, "on_validation", state)
+    return metrics
+
+
+def checkpoint_dict(run: TrainRun, state: TrainState) -> dict:
+    """Everything a resume needs, in the course checkpoint format (course_lib.checkpoint)."""
+    raw_model, config, info = run.raw_model, run.config, run.info
+    ckpt = {"model": raw_model.state_dict(), "model_config": _plain(getattr(raw_model, "config", None)),
+            "optimizer": run.optimizer.state_dict(), "scheduler": run.scheduler.state_dict(),
+            "scaler": run.scaler.state_dict(), "step": state.step, "epoch": state.epoch,
+            "total_steps": run.total_steps,
+            "batch_in_epoch": state.batch_in_epoch, "rng": rng_state(), "config": asdict(config),
+            "metrics": state.metrics, "best": state.best, "history": state.history,
+            "camera": run.camera.to_dict() if run.camera is not None else None}
+    if info.is_distributed:  # every process's generators, so dropout resumes identically on each
+        ckpt["rng_by_rank"] = all_gather_object(ckpt["rng"], info)
+    if run.ema is not None:
+        ckpt["ema"] = run.ema.module.state_dict()
+    return ckpt
+
+
+def save_run_checkpoint(run: TrainRun, state: TrainState, name: str) -> None:
+    """Checkpointing: write out_dir/name on rank 0 (every process takes part: gathering generators is collective)."""
+    ckpt = checkpoint_dict(run, state)
+    if run.info.is_main and run.out_dir is not None:
+        save_checkpoint(run.out_dir / name, ckpt)
+    barrier(run.info)
+
+
+def save_last(run: TrainRun, state: TrainState) -> None:
+    """last.pt (what a resume continues from) and log.csv."""
+    save_run_checkpoint(run, state, "last.pt")
+    if run.info.is_main:
+        write_log_csv(state.history, run.out_dir / "log.csv")
+
 
 def fit(model: torch.nn.Module, train_data, val_data=None, loss=None, config: TrainConfig | None = None,
         callbacks=()) -> dict:
@@ -350,232 +680,43 @@ def fit(model: torch.nn.Module, train_data, val_data=None, loss=None, config: Tr
     Callbacks: objects with any of on_step / on_log / on_validation / on_end(state).
     """
     config = config or TrainConfig()
-    from .losses import build_loss
-    from .models import param_groups
-
-    loss_fn = loss if loss is not None else build_loss("l1")
-    info = setup_distributed(config.device)
-    device = info.device
+    info = setup_distributed(config.device)        # rank, world size, device; a process group under torchrun
     seed_everything(config.seed + info.rank)
-    out_dir = Path(config.out_dir) if config.out_dir else None
-    amp_dtype = resolve_amp(config.amp, device)
-    progress = writer = None
+    amp_dtype = resolve_amp(config.amp, info.device)
+    run = None
     try:
-        # --- model, optimizer, schedule
-        raw_model = model
-        if config.sync_bn and info.is_distributed:
-            raw_model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(raw_model)
-        raw_model.to(device)
-        if config.channels_last:
-            raw_model.to(memory_format=torch.channels_last)
-        # a pretrained encoder at lr * encoder_lr_scale; no weight decay on biases and norms (lesson 06)
-        groups = param_groups(raw_model, config.lr, config.encoder_lr_scale, config.weight_decay)
-        optimizer = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
-        stride = getattr(raw_model, "output_stride", None)
-        scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
-        ema = EMA(raw_model, config.ema) if config.ema else None
-
-        # the camera the model learns metric depth for: recorded in every checkpoint (course_lib.camera)
-        camera = camera_from_data(val_data if val_data is not None else train_data)
-        train_loader, sampler = make_train_loader(train_data, config, info)
-        val_loader = make_val_loader(val_data, config, info)
-        batches_per_epoch = len(train_loader)
-        accum = max(int(config.grad_accum_steps), 1)
-        total_steps = (config.epochs * max(batches_per_epoch // accum, 1)) if config.epochs else int(config.steps)
-        scheduler = build_scheduler(optimizer, config, total_steps)
-        state = TrainState(config=config, model=raw_model, total_steps=total_steps, is_main=info.is_main, ema=ema,
-                           best={"metric": config.best_metric if not config.early_stopping else
-                                 "val_" + config.early_stopping.removeprefix("val_"),
-                                 "value": None, "step": None, "bad_validations": 0})
-
-        # --- resume: weights, optimizer, schedule, scaler, EMA, position in the data, generators
-        last_path = out_dir / "last.pt" if out_dir else None
-        if config.resume and last_path is not None and last_path.exists():
-            ckpt = load_checkpoint(last_path, raw_model, map_location=device)
-            optimizer.load_state_dict(ckpt["optimizer"])
-            # OneCycleLR keeps its length in its state: a run extended to more steps keeps the new one
-            new_length = {k: getattr(scheduler, k) for k in ("total_steps", "_schedule_phases") if hasattr(scheduler, k)}
-            scheduler.load_state_dict(ckpt["scheduler"])
-            planned = _planned_steps(ckpt)
-            if planned is not None and planned != total_steps:
-                for key, value in new_length.items():
-                    setattr(scheduler, key, value)
-                if info.is_main:
-                    print(f"note: the run in {out_dir} planned its learning-rate schedule for {planned} steps; it "
-                          f"now runs to {total_steps}, so the schedule from step {int(ckpt['step'])} on follows "
-                          f"the {total_steps}-step one (the learning rate changes from the first run's).")
-            if scaler.is_enabled() and ckpt.get("scaler"):
-                scaler.load_state_dict(ckpt["scaler"])
-            if ema is not None and "ema" in ckpt:
-                ema.module.load_state_dict(ckpt["ema"])
-            state.step, state.epoch = int(ckpt["step"]), int(ckpt["epoch"])
-            state.batch_in_epoch = int(ckpt.get("batch_in_epoch", 0))
-            state.history = dict(ckpt.get("history") or {})
-            state.metrics = dict(ckpt.get("metrics") or {})
-            state.best = dict(ckpt.get("best") or state.best)
-            ranks = ckpt.get("rng_by_rank")
-            set_rng_state(ranks[info.rank] if ranks and len(ranks) == info.world_size else ckpt["rng"])
-            if info.is_main:
-                print(f"resuming from {last_path} at step {state.step} of {total_steps}")
-
-        # --- wrappers: DDP for gradients across processes, compile for speed
-        net = raw_model
-        if info.is_distributed:
-            net = torch.nn.parallel.DistributedDataParallel(
-                net, device_ids=[device.index] if device.type == "cuda" else None)
-        ddp = net if info.is_distributed else None
-        if config.compile:
-            net = torch.compile(net, **({"backend": config.compile_backend} if config.compile_backend else {}))
-
-        if info.is_main and out_dir is not None:
-            out_dir.mkdir(parents=True, exist_ok=True)
-            if config.tensorboard:
-                try:
-                    from torch.utils.tensorboard import SummaryWriter
-                    writer = SummaryWriter(str(out_dir / "tensorboard"))
-                except ImportError:
-                    warnings.warn("tensorboard is not installed; no TensorBoard logs (pip install tensorboard).")
-        if info.is_main and config.progress:
-            from tqdm.auto import tqdm
-            progress = tqdm(total=total_steps, initial=state.step, desc="train", dynamic_ncols=True)
-
-        def checkpoint_dict() -> dict:
-            ckpt = {"model": raw_model.state_dict(), "model_config": _plain(getattr(raw_model, "config", None)),
-                    "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                    "scaler": scaler.state_dict(), "step": state.step, "epoch": state.epoch,
-                    "total_steps": total_steps,
-                    "batch_in_epoch": state.batch_in_epoch, "rng": rng_state(), "config": asdict(config),
-                    "metrics": state.metrics, "best": state.best, "history": state.history,
-                    "camera": camera.to_dict() if camera is not None else None}
-            if info.is_distributed:  # every process's generators, so dropout resumes identically on each
-                ckpt["rng_by_rank"] = all_gather_object(ckpt["rng"], info)
-            if ema is not None:
-                ckpt["ema"] = ema.module.state_dict()
-            return ckpt
-
-        def save(name: str) -> None:
-            ckpt = checkpoint_dict()  # on every process: gathering the generators is collective
-            if info.is_main and out_dir is not None:
-                save_checkpoint(out_dir / name, ckpt)
-            barrier(info)
-
-        def run_validation() -> None:
-            metrics = validate(ema.module if ema is not None else raw_model, val_loader, device, amp_dtype,
-                               config.channels_last, info, loss_fn)
-            state.metrics = metrics
-            _append(state.history, {"val_step": state.step, **metrics})
-            name, best = state.best["metric"], state.best["value"]
-            if name in metrics:
-                value = metrics[name]
-                better = best is None or (value < best if metric_mode(name) == "min" else value > best)
-                if better:
-                    state.best.update(value=value, step=state.step, bad_validations=0)
-                    if out_dir is not None:
-                        save("best.pt")
-                else:
-                    state.best["bad_validations"] += 1
-                    if config.early_stopping and state.best["bad_validations"] >= config.patience:
-                        state.should_stop = True
-            if info.is_main:
-                if writer is not None:
-                    for k, v in metrics.items():
-                        writer.add_scalar(k.replace("val_", "val/", 1), v, state.step)
-                if progress is not None:
-                    progress.write(f"step {state.step}: " + "  ".join(
-                        f"{k[4:]} {v:.4f}" for k, v in metrics.items() if k[4:] in ("abs_rel", "rmse", "d1", "loss")))
-                _call(callbacks, "on_validation", state)
-
-        # --- the loop: one optimizer step = grad_accum_steps micro-batches
-        net.train()
-        batches = _batches(train_loader, sampler, state.epoch, state.batch_in_epoch)
-        sums: dict[str, torch.Tensor] = {}
-        n_sum, t_log = 0, time.perf_counter()
+        run, state = setup_run(model, train_data, val_data, loss, config, info, amp_dtype, callbacks)
+        resume_from_last(run, state)
+        wrap_model(run)
+        open_logs(run, state)
+        run.net.train()
+        batches = _batches(run.train_loader, run.sampler, state.epoch, state.batch_in_epoch)
+        meter = LossMeter()
         last_val_step = state.history["val_step"][-1] if state.history.get("val_step") else None
-        while state.step < total_steps and not state.should_stop:
-            images = None
-            try:
-                for micro in range(accum):
-                    state.epoch, state.batch_in_epoch, batch = next(batches)
-                    images, depth, valid = _to_device(batch, device, config.channels_last)
-                    sync = ddp.no_sync() if ddp is not None and micro < accum - 1 else contextlib.nullcontext()
-                    with sync:
-                        with _autocast(device, amp_dtype):
-                            pred = net(images)                    # (B, 1, H/s, W/s)
-                        total, parts = compute_loss(loss_fn, pred.float(), depth, valid, stride)  # float32
-                        scaler.scale(total / accum).backward()
-                    for key, value in {"loss": total, **parts}.items():
-                        value = value.detach().float() if torch.is_tensor(value) else torch.tensor(float(value))
-                        sums[key] = sums.get(key, 0) + value
-                    n_sum += 1
-                if config.clip_grad_norm:
-                    scaler.unscale_(optimizer)
-                    torch.nn.utils.clip_grad_norm_(raw_model.parameters(), config.clip_grad_norm)
-                scaler.step(optimizer)
-                scaler.update()
-                optimizer.zero_grad(set_to_none=True)
-                lr_used = max(g["lr"] for g in optimizer.param_groups)
-                scheduler.step()
-            except torch.cuda.OutOfMemoryError as exc:
-                raise CourseError(oom_message(config, images.shape if images is not None else ())) from exc
-            if state.batch_in_epoch >= batches_per_epoch:
-                state.epoch, state.batch_in_epoch = state.epoch + 1, 0   # the next batch opens a new epoch
-            if ema is not None:
-                ema.update(raw_model)
-            state.step += 1
-            if progress is not None:
-                progress.update(1)
+        while state.step < run.total_steps and not state.should_stop:
+            lr = train_step(run, state, batches, meter)
+            if run.progress is not None:
+                run.progress.update(1)
             _call(callbacks, "on_step", state)
-
-            if state.step % config.log_every == 0 or state.step == total_steps:
-                record = {"step": state.step, "epoch": state.epoch}
-                means = torch.stack([torch.as_tensor(v, dtype=torch.float32, device=device) for v in sums.values()])
-                if info.is_distributed:  # the loss of the global batch: average over processes
-                    torch.distributed.all_reduce(means)
-                    means /= info.world_size
-                record.update({k: float(v) / n_sum for k, v in zip(sums, means.tolist())})
-                record["lr"] = lr_used
-                elapsed = time.perf_counter() - t_log
-                record["images_per_s"] = n_sum * len(images) * info.world_size / max(elapsed, 1e-9)
-                if not math.isfinite(record["loss"]):
-                    raise CourseError(f"the training loss became {record['loss']} at step {state.step}; lower lr "
-                                      f"(now {config.lr}), keep clip_grad_norm on, or use amp='bf16' instead of fp16.")
-                _append(state.history, record)
-                state.last_log = record
-                sums, n_sum, t_log = {}, 0, time.perf_counter()
-                if info.is_main:
-                    if progress is not None:
-                        progress.set_postfix(loss=f"{record['loss']:.4f}", lr=f"{record['lr']:.2e}")
-                    if writer is not None:
-                        for k, v in record.items():
-                            if k not in ("step", "epoch"):
-                                writer.add_scalar(f"train/{k}", v, state.step)
-                    _call(callbacks, "on_log", state)
-                state.should_stop = broadcast_object(state.should_stop, info)  # a callback on rank 0 may stop all
-
-            if val_loader is not None and config.val_every and state.step % config.val_every == 0:
-                run_validation()
+            if state.step % config.log_every == 0 or state.step == run.total_steps:
+                log_step(run, state, meter, lr)
+            if run.val_loader is not None and config.val_every and state.step % config.val_every == 0:
+                run_validation(run, state)
                 last_val_step = state.step
                 state.should_stop = broadcast_object(state.should_stop, info)
-            if out_dir is not None and config.checkpoint_every and state.step % config.checkpoint_every == 0:
-                save("last.pt")
-                if info.is_main:
-                    write_log_csv(state.history, out_dir / "log.csv")
-
-        # --- the end: a last validation, last.pt, log.csv
-        if val_loader is not None and last_val_step != state.step:
-            run_validation()
-        if out_dir is not None:
-            save("last.pt")
-            if info.is_main:
-                write_log_csv(state.history, out_dir / "log.csv")
+            if run.out_dir is not None and config.checkpoint_every and state.step % config.checkpoint_every == 0:
+                save_last(run, state)
+        # the end: a last validation, last.pt and log.csv
+        if run.val_loader is not None and last_val_step != state.step:
+            run_validation(run, state)
+        if run.out_dir is not None:
+            save_last(run, state)
         if info.is_main:
             _call(callbacks, "on_end", state)
         return state.history
     finally:
-        if progress is not None:
-            progress.close()
-        if writer is not None:
-            writer.close()
+        if run is not None:
+            close_logs(run)
         cleanup_distributed(info)
 
 
