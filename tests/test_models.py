@@ -240,3 +240,21 @@ def test_model_summary_against_flop_counter_and_hand_count():
     # outputs: conv 4*8*8 floats (the in-place ReLU shares it), flatten 256, linear 2
     assert s2.activation_bytes == 4 * (256 + 256 + 2)
     assert "GFLOPs" in str(s2) and s2.to_dict()["params"] == 4 * 27 + 4 + 256 * 2 + 2
+
+
+def test_saved_activation_bytes_counts_what_backward_keeps_and_scales_with_pixels():
+    from course_lib.models.summary import saved_activation_bytes
+
+    model = build_model("unet", base_channels=4, depth=2)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    small = saved_activation_bytes(model, (32, 32))
+    large = saved_activation_bytes(model, (64, 64))
+    double = saved_activation_bytes(model, (32, 32), batch_size=2)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())   # BN statistics untouched
+    assert model.training and 3.6 < large / small < 4.4 and 1.8 < double / small < 2.2
+    # at least the input image and the output of every conv is kept (float32)
+    conv_out = model_summary(model, (32, 32)).activation_bytes
+    assert small > 3 * 32 * 32 * 4 and small > 0.5 * conv_out
+    # a single conv layer keeps exactly its input
+    conv = torch.nn.Conv2d(3, 8, 3)
+    assert saved_activation_bytes(conv, (10, 10)) == 3 * 10 * 10 * 4

@@ -127,3 +127,34 @@ def model_summary(model: nn.Module, input_size: tuple[int, int] = (480, 640), ba
                         output_shape=tuple(out.shape), params=params, trainable_params=trainable,
                         macs=sum(r["macs"] for r in layers),
                         activation_bytes=sum(r["output_bytes"] for r in layers), layers=layers)
+
+
+def saved_activation_bytes(model: nn.Module, input_size: tuple[int, int] = (240, 320), batch_size: int = 1) -> int:
+    """Bytes of the tensors autograd keeps from one training-mode forward pass for the backward pass.
+
+    A measurement, where `model_summary`'s activation figure is an estimate: every tensor saved for
+    backward (conv and BatchNorm inputs, ReLU outputs, concatenations, ...) is counted once, however
+    many operations share it; the weights are not counted. It grows with batch_size x H x W, so a
+    small input measured here can be scaled up. Runs a real forward pass on the model's device.
+    Introduced in lesson 03 (memory at 480x640).
+    """
+    weights = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    saved: dict[int, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        storage = t.untyped_storage()
+        if storage.data_ptr() not in weights:
+            saved[storage.data_ptr()] = storage.nbytes()
+        return t
+
+    param = next(model.parameters())
+    was_training = model.training
+    model.train()
+    state = copy.deepcopy(model.state_dict())      # BatchNorm running statistics move in training mode
+    try:
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            model(torch.randn(batch_size, 3, *input_size, device=param.device, dtype=param.dtype))
+    finally:
+        model.load_state_dict(state)
+        model.train(was_training)
+    return sum(saved.values())
