@@ -98,3 +98,43 @@ def train_or_load(name: str, build: Callable[[], torch.nn.Module], train_data, v
     model.camera, model.camera_note = checkpoint_camera(last, str(out_dir / "last.pt"))
     recipe_path.write_text(json.dumps(recipe, indent=2))
     return TrainedRun(model.cpu().eval(), history, True, seconds, out_dir)
+
+
+# ----------------------------------------------------------------------------- the CPU recipe
+
+@dataclass
+class Recipe:
+    """A training recipe: the TrainConfig and loss for `train_or_load`, and the data and model it was tuned for."""
+    config: object                       # TrainConfig
+    loss: object                         # a CombinedLoss from course_lib.losses.build_loss
+    loss_spec: str
+    image_size: tuple[int, int]          # (H, W) to train and evaluate at
+    base_channels: int                   # build_model("unet", base_channels=...)
+    train_rooms: int                     # distinct synthetic training rooms (wrap them in CachedSamples)
+
+    def __str__(self) -> str:
+        c = self.config
+        return (f"U-Net base_channels={self.base_channels} at {self.image_size[0]}x{self.image_size[1]}, "
+                f"{self.train_rooms} training rooms; loss {self.loss_spec}; {c.steps} steps of batch {c.batch_size}, "
+                f"AdamW lr {c.lr:g} (weight decay {c.weight_decay:g}), {c.schedule} schedule with {c.warmup_steps} "
+                f"warm-up steps; amp={c.amp}, channels_last={c.channels_last}; validation every {c.val_every} steps")
+
+
+CPU_RECIPE = dict(image_size=(120, 160), base_channels=16, train_rooms=1000, loss_spec="log_rmse",
+                  config=dict(steps=1500, batch_size=8, lr=2e-3, schedule="cosine", warmup_steps=50,
+                              amp="bf16", channels_last=True, val_every=250))
+
+
+def cpu_recipe(**overrides) -> Recipe:
+    """The recipe that trains a narrow U-Net on synthetic rooms to held-out delta1 >= 0.80 in about 5 minutes
+    on a 2-core CPU (measured in lesson 03; lessons 04-07 reuse it). Keyword arguments override
+    TrainConfig fields (steps=..., lr=...); the returned Recipe says the data and model it was tuned for.
+    """
+    from .losses import build_loss
+    from .train import TrainConfig
+
+    config = TrainConfig(**{**CPU_RECIPE["config"], **overrides})
+    return Recipe(config=config, loss=build_loss(CPU_RECIPE["loss_spec"]), loss_spec=CPU_RECIPE["loss_spec"],
+                  image_size=tuple(CPU_RECIPE["image_size"]), base_channels=CPU_RECIPE["base_channels"],
+                  train_rooms=CPU_RECIPE["train_rooms"])
+
