@@ -138,3 +138,55 @@ def cpu_recipe(**overrides) -> Recipe:
                   image_size=tuple(CPU_RECIPE["image_size"]), base_channels=CPU_RECIPE["base_channels"],
                   train_rooms=CPU_RECIPE["train_rooms"])
 
+
+# ----------------------------------------------------------------------------- the model later lessons evaluate
+
+LESSON_03_RUN = "03_unet"                 # lesson 03's U-Net, trained by its default (not quick) mode
+FALLBACK_RUN = "course_fallback_unet"     # what course_model trains when lesson 03's model is absent
+FALLBACK = dict(image_size=(120, 160), base_channels=16, train_rooms=300, steps=400)
+FALLBACK_QUICK = dict(image_size=(48, 64), base_channels=8, train_rooms=16, steps=10)
+
+
+def finished_run_steps(name: str) -> int | None:
+    """The number of steps the finished run `runs_root()/name` trained for; None when there is none."""
+    folder = runs_root() / name
+    if not ((folder / RECIPE_FILE).exists() and (folder / "last.pt").exists()):
+        return None
+    return int(json.loads((folder / RECIPE_FILE).read_text())["train_config"].get("steps") or 0)
+
+
+def course_model(quick: bool = False, min_steps: int = 1000) -> TrainedRun:
+    """Lesson 03's U-Net when `runs_root()/03_unet` holds a finished run of at least `min_steps` steps, else a
+    small U-Net trained here with lesson 03's CPU recipe on fewer rooms and steps (`runs_root()/course_fallback_unet`,
+    loaded on a re-run; `_quick` and tiny in quick mode, which never uses lesson 03's model). Prints which.
+    Lessons 08 and 10.
+    """
+    from .checkpoint import load_checkpoint, load_model
+
+    steps = finished_run_steps(LESSON_03_RUN)
+    if not quick and steps is not None and steps >= min_steps:
+        path = runs_root() / LESSON_03_RUN / "last.pt"
+        model = load_model(path, weights="model")            # the weights lesson 03 evaluated
+        print(f"using lesson 03's U-Net from {path} ({steps} steps, trained at {model.camera.describe()})")
+        return TrainedRun(model, dict(load_checkpoint(path, map_location="cpu").get("history") or {}),
+                          False, 0.0, path.parent)
+    from .data import make_dataset
+    from .data.cached import CachedSamples
+    from .models import build_model
+
+    spec = FALLBACK_QUICK if quick else FALLBACK
+    why = "quick mode" if quick else (f"{runs_root() / LESSON_03_RUN} holds no finished run of at least {min_steps} "
+                                      "steps (run lesson 03 to use its model)")
+    print(f"{why}: using a small U-Net trained by this lesson instead ({spec['train_rooms']} rooms, "
+          f"{spec['steps']} steps at {spec['image_size'][0]}x{spec['image_size'][1]})")
+    recipe = cpu_recipe(steps=spec["steps"], val_every=None, progress=False)
+    train = CachedSamples(make_dataset("synthetic", "train", spec["image_size"], length=spec["train_rooms"]))
+    # un-augmented validation rooms: fit records the camera of the validation data (a randomly zoomed
+    # training item would record a wrong focal length)
+    val = CachedSamples(make_dataset("synthetic", "val", spec["image_size"], length=8))
+    run = train_or_load(FALLBACK_RUN + ("_quick" if quick else ""),
+                        lambda: build_model("unet", base_channels=spec["base_channels"]),
+                        train, val, recipe.loss, recipe.config)
+    # fit trains in channels_last; the standard layout makes a trained and a loaded model compute alike
+    run.model = run.model.to(memory_format=torch.contiguous_format)
+    return run
