@@ -76,7 +76,10 @@ def train_or_load(name: str, build: Callable[[], torch.nn.Module], train_data, v
     if not retrain and recipe_path.exists() and ckpt_path.exists() and (out_dir / "last.pt").exists():
         same = json.loads(recipe_path.read_text()) == recipe
         last = load_checkpoint(out_dir / "last.pt", map_location="cpu")
-        finished = int(last.get("step", -1)) >= int(config.steps) if not config.epochs else True
+        # finished: all its steps, or stopped early by `config.early_stopping` (patience used up)
+        stopped_early = bool(config.early_stopping) and \
+            int((last.get("best") or {}).get("bad_validations", 0)) >= int(config.patience)
+        finished = int(last.get("step", -1)) >= int(config.steps) or stopped_early if not config.epochs else True
         if same and finished:
             checkpoint = last if weights == "last" else load_checkpoint(ckpt_path, model, map_location="cpu")
             if weights == "last":

@@ -2,7 +2,8 @@
 
 Introduced in lesson 09 (the classic systems).
 
-The network works on a fixed 228 x 304 input and predicts a 55 x 74 map:
+The network works on a fixed 228 x 304 input and predicts a 55 x 74 map (another working size:
+`input_size`, below):
 
     coarse (global): conv11x11/4 96 -> pool, conv5x5 256 -> pool, conv3x3 384, conv3x3 384,
         conv3x3 256 -> pool (256 x 6 x 9), fc `fc_width` (paper: 4096) + dropout, fc 55*74:
@@ -26,6 +27,17 @@ of a 228 x 304 input is therefore resized from 55 x 74 to 57 x 76). Images of an
 are squeezed, as the paper's fixed-size network requires. (For ONNX, export it at one fixed input
 size: with dynamic height and width the two resizes are not traced faithfully.)
 
+Working size (`input_size`, default the paper's (228, 304)): the size the image is resized to before
+the network sees it. The layers stay the paper's; only the sizes of the maps change, and with them
+the first fully connected layer (it reads 256 x h x w features) and the map both networks predict
+(`eigen_sizes(input_size)` computes them):
+
+    input_size   coarse features   predicted map   first fc layer
+    228 x 304    256 x 6 x 9       55 x 74         13824 -> fc_width
+    114 x 152    256 x 3 x 4       26 x 36          3072 -> fc_width   (half the paper's size, ~4x fewer MACs)
+
+Lesson 09 trains at 114 x 152 so that both stages fit a CPU budget; the price is a coarser map.
+
 Departures from the paper: BatchNorm after each convolution (`batch_norm=True`; the 2014 network had
 none and trained for days), the positive-depth rule, and the fine network predicting a correction
 added to the coarse log-depth (so the fine stage starts from the coarse map instead of from noise). The paper initialised nothing from ImageNet
@@ -42,9 +54,31 @@ import torch.nn.functional as F
 from .blocks import INIT_DEPTH_M, bounded_log_depth, output_size
 from .encoders import Encoder
 
-INPUT_HW = (228, 304)
-OUTPUT_HW = (55, 74)
+INPUT_HW = (228, 304)   # the paper's working size
+OUTPUT_HW = (55, 74)    # the paper's predicted map
 STAGES = ("coarse", "fine", "joint")
+
+
+def eigen_sizes(input_size=INPUT_HW) -> dict:
+    """The map sizes of the Eigen network at working size `input_size` (H, W).
+
+    {"features": (h, w) of the coarse conv stack's 256-channel output, "map": (h, w) of the log-depth map
+    both networks predict}. eigen_sizes((228, 304)) == {"features": (6, 9), "map": (55, 74)}, the paper's.
+    Raises ValueError for a size too small to leave at least 1 x 1 features and a 2 x 2 map.
+    """
+    try:
+        h, w = (int(v) for v in input_size)
+    except (TypeError, ValueError):
+        raise ValueError(f"input_size must be (H, W), two integers, got {input_size!r}") from None
+    # conv 11x11 stride 4 (no padding), then three 2x2 max-pools (the 5x5 and 3x3 convs keep the size)
+    features = tuple(((((n - 11) // 4 + 1) // 2) // 2) // 2 if n >= 11 else 0 for n in (h, w))
+    # fine network: conv 9x9 stride 2 (no padding), then one 2x2 max-pool
+    fine = tuple(((n - 9) // 2 + 1) // 2 if n >= 9 else 0 for n in (h, w))
+    if min(features) < 1 or min(fine) < 2:
+        raise ValueError(f"input_size {h}x{w} is too small for the Eigen network: it leaves {features[0]}x{features[1]} "
+                         f"coarse features and a {fine[0]}x{fine[1]} map; use at least 39 x 39 "
+                         f"(the paper: {INPUT_HW[0]} x {INPUT_HW[1]})")
+    return {"features": features, "map": fine}
 
 
 def _conv(in_ch: int, out_ch: int, k: int, stride: int = 1, padding: int = 0, batch_norm: bool = True) -> nn.Sequential:
@@ -55,7 +89,7 @@ def _conv(in_ch: int, out_ch: int, k: int, stride: int = 1, padding: int = 0, ba
 
 
 class CoarseConvs(Encoder):
-    """The coarse network's five conv layers: (B, 3, 228, 304) -> (B, 256, 6, 9)."""
+    """The coarse network's five conv layers: (B, 3, 228, 304) -> (B, 256, 6, 9) (shapes below at 228 x 304)."""
 
     def __init__(self, batch_norm: bool = True):
         super().__init__()
@@ -73,22 +107,28 @@ class CoarseConvs(Encoder):
 
 
 class EigenCoarse(nn.Module):
-    """Global network: image (B, 3, 228, 304) -> raw log-depth (B, 1, 55, 74) through two fully connected layers."""
+    """Global network: image (B, 3, 228, 304) -> raw log-depth (B, 1, 55, 74) through two fully connected layers.
 
-    def __init__(self, fc_width: int = 4096, batch_norm: bool = True, dropout: float = 0.5):
+    At another working size `input_size` the shapes follow `eigen_sizes(input_size)`.
+    """
+
+    def __init__(self, fc_width: int = 4096, batch_norm: bool = True, dropout: float = 0.5,
+                 input_size=INPUT_HW):
         super().__init__()
+        sizes = eigen_sizes(input_size)
+        (fh, fw), self.map_size = sizes["features"], sizes["map"]
         self.convs = CoarseConvs(batch_norm)
         self.fc = nn.Sequential(
             nn.Flatten(),                                            # (B, 256 * 6 * 9)
-            nn.Linear(256 * 6 * 9, fc_width), nn.ReLU(inplace=True), nn.Dropout(dropout),
-            nn.Linear(fc_width, OUTPUT_HW[0] * OUTPUT_HW[1]),       # (B, 4070)
+            nn.Linear(256 * fh * fw, fc_width), nn.ReLU(inplace=True), nn.Dropout(dropout),
+            nn.Linear(fc_width, self.map_size[0] * self.map_size[1]),  # (B, 4070): every pixel sees the whole image
         )
         with torch.no_grad():  # start as a flat room at INIT_DEPTH_M, like every DepthHead
             self.fc[-1].weight.mul_(0.1)
             self.fc[-1].bias.fill_(math.log(INIT_DEPTH_M))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.convs(x)).view(-1, 1, *OUTPUT_HW)  # (B, 1, 55, 74)
+        return self.fc(self.convs(x)).view(-1, 1, *self.map_size)  # (B, 1, 55, 74)
 
 
 class EigenFine(nn.Module):
@@ -111,13 +151,16 @@ class EigenFine(nn.Module):
 class Eigen(nn.Module):
     """Coarse + fine network of Eigen et al. 2014 with staged training (`stage`), output_stride 4 (see module)."""
 
-    def __init__(self, fc_width: int = 4096, batch_norm: bool = True):
+    def __init__(self, fc_width: int = 4096, batch_norm: bool = True, input_size=INPUT_HW):
         super().__init__()
-        self.coarse = EigenCoarse(fc_width, batch_norm)
+        eigen_sizes(input_size)                                   # a clear error for a bad size, before any layer
+        self.input_size = (int(input_size[0]), int(input_size[1]))
+        self.coarse = EigenCoarse(fc_width, batch_norm, input_size=self.input_size)
         self.fine = EigenFine(batch_norm)
         self.encoder = self.coarse.convs
         self.output_stride = 4
-        self.config = {"name": "eigen", "fc_width": fc_width, "batch_norm": batch_norm}
+        self.config = {"name": "eigen", "fc_width": fc_width, "batch_norm": batch_norm,
+                       "input_size": self.input_size}
         self._stage = "joint"
 
     @property
@@ -148,7 +191,7 @@ class Eigen(nn.Module):
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         out_hw = output_size(image.shape[-2], image.shape[-1], self.output_stride)
-        x = F.interpolate(image, size=INPUT_HW, mode="bilinear", align_corners=False)  # (B, 3, 228, 304)
+        x = F.interpolate(image, size=self.input_size, mode="bilinear", align_corners=False)  # (B, 3, 228, 304)
         log_depth = bounded_log_depth(self.coarse(x))              # (B, 1, 55, 74)
         if self._stage != "coarse":
             log_depth = bounded_log_depth(self.fine(x, log_depth))  # (B, 1, 55, 74)
