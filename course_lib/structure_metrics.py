@@ -5,6 +5,7 @@
 - `depth_edges`, `edge_f1`, `edge_sharpness`: where depth jumps, and whether a prediction jumps at the
   same places and as steeply: a depth-boundary precision / recall in the spirit of the iBims-1
   boundary errors (Koch et al. 2018), and the ratio of gradient magnitudes at true edges. Lesson 05.
+- `normal_angle_error`: how well the surfaces between the edges are oriented. Lesson 05.
 
 All take depth in metres, (B, 1, H, W) or (B, H, W) tensors (or one (H, W) array), and work on
 log-depth, so that a room twice as far (or a prediction off by a global scale) scores the same.
@@ -110,3 +111,25 @@ def edge_sharpness(pred, gt, threshold: float = EDGE_THRESHOLD) -> torch.Tensor:
     n = edges.flatten(1).sum(1).float()
     ratio = (gp * edges).flatten(1).sum(1) / (gg * edges).flatten(1).sum(1).clamp(min=1e-12)
     return torch.where(n > 0, ratio, torch.full_like(ratio, math.nan))
+
+
+def normal_angle_error(pred, gt, threshold: float = EDGE_THRESHOLD, margin_px: int = 2) -> torch.Tensor:
+    """Mean angle in degrees between the surface normals of pred and gt, away from depth edges: (B,).
+
+    Normals are the gradient proxies of `course_lib.losses.normal_loss`, n = (-dz/dx, -dz/dy, 1)
+    normalised (Sobel, metres per 8 pixels), so this is the angle that loss turns into 1 - cos. Only
+    pixels further than `margin_px` from a true depth edge count: it scores the orientation of
+    surfaces (floors, walls, table tops), which a step at a boundary would swamp. Lesson 05.
+    """
+    from .losses import normals_from_gradients
+
+    p = torch.exp(_log_depth_b1hw(pred))
+    g = torch.exp(_log_depth_b1hw(gt))
+    pdx, pdy, _ = sobel_gradients(p)
+    gdx, gdy, _ = sobel_gradients(g)
+    cos = (normals_from_gradients(pdx, pdy) * normals_from_gradients(gdx, gdy)).sum(1, keepdim=True)
+    angle = torch.rad2deg(torch.acos(cos.clamp(-1.0, 1.0)))                     # (B, 1, H-2, W-2)
+    surface = ~_dilate(depth_edges(gt, threshold), margin_px)
+    n = surface.flatten(1).sum(1).float()
+    mean = (angle * surface).flatten(1).sum(1) / n.clamp(min=1)
+    return torch.where(n > 0, mean, torch.full_like(mean, math.nan))

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from course_lib.structure_metrics import (checkerboard_energy, depth_edges, edge_f1, edge_sharpness,
-                                          log_depth_gradient)
+                                          log_depth_gradient, normal_angle_error)
 
 H, W = 48, 64
 
@@ -98,3 +98,18 @@ def test_edge_scores_per_image_and_without_edges():
     sharp = edge_sharpness(pred, gt)
     assert sharp[0].item() < 1 and math.isnan(sharp[1].item())
     assert np.isfinite(edge_f1(pred, gt)["recall"].numpy()).all()
+
+
+def test_normal_angle_error_measures_surface_tilt_away_from_edges():
+    gt = boxes_room()
+    assert normal_angle_error(gt, gt).item() == pytest.approx(0.0, abs=1e-3)
+    assert normal_angle_error(2 * gt, gt).item() == pytest.approx(0.0, abs=1e-3)  # fronto-parallel planes stay flat
+    rows, cols = grid()
+    tilted = gt + 0.01 * cols                          # every surface now slopes 1 cm per pixel sideways
+    expected = math.degrees(math.atan(8 * 0.01))       # Sobel: 8 x the per-pixel slope
+    assert normal_angle_error(tilted, gt).item() == pytest.approx(expected, rel=1e-3)
+    noisy = gt * (1 + 0.02 * torch.randn(H, W, generator=torch.Generator().manual_seed(0)))
+    assert normal_angle_error(noisy, gt).item() > 5                    # 2 % noise: bumpy surfaces
+    assert normal_angle_error(blur(gt, 3.0), gt).item() > 1              # a wide blur bends the surfaces beside edges
+    flat = torch.stack([torch.full((H, W), 2.0)])
+    assert normal_angle_error(flat, flat).shape == (1,)
