@@ -21,6 +21,21 @@ def is_quick_mode() -> bool:
     return os.environ.get(QUICK_ENV, "0") == "1"
 
 
+def cpu_has_fast_bf16() -> bool:
+    """True when this CPU computes bfloat16 natively (AVX512-BF16 or AMX), so that bf16 autocast speeds
+    training up. On an AVX2-only CPU bf16 is emulated and about ten times SLOWER than float32."""
+    try:
+        flags = open("/proc/cpuinfo").read()
+    except OSError:                    # not Linux: Apple silicon and others, assume no
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def cpu_training_amp() -> str:
+    """The `TrainConfig.amp` a CPU run should use here: "bf16" where the CPU has it natively, else "off"."""
+    return "bf16" if cpu_has_fast_bf16() else "off"
+
+
 def pick_device(device="auto"):
     """Return a torch.device: for "auto" the first of cuda, mps, cpu that is available (a str or torch.device in).
 
