@@ -158,7 +158,7 @@ def finished_run_steps(name: str) -> int | None:
     return int(json.loads((folder / RECIPE_FILE).read_text())["train_config"].get("steps") or 0)
 
 
-def course_model(quick: bool = False, min_steps: int = 1000) -> TrainedRun:
+def course_model(quick: bool = False, min_steps: int = 100) -> TrainedRun:
     """Lesson 03's U-Net when `runs_root()/03_unet` holds a finished run of at least `min_steps` steps, else a
     small U-Net trained here with lesson 03's CPU recipe on fewer rooms and steps (`runs_root()/course_fallback_unet`,
     loaded on a re-run; `_quick` and tiny in quick mode, which never uses lesson 03's model). Prints which.
