@@ -20,6 +20,8 @@ from typing import Callable
 
 import torch
 
+from .environment import cpu_has_fast_bf16, cpu_training_amp
+
 RUNS_ENV = "COURSE_RUNS"
 RECIPE_FILE = "recipe.json"
 # TrainConfig fields that change where files go or what is printed, not the weights
@@ -100,6 +102,9 @@ def train_or_load(name: str, build: Callable[[], torch.nn.Module], train_data, v
     last = load_checkpoint(out_dir / "last.pt", map_location="cpu")
     model.camera, model.camera_note = checkpoint_camera(last, str(out_dir / "last.pt"))
     recipe_path.write_text(json.dumps(recipe, indent=2))
+    # fit may leave the weights channels_last; a loaded checkpoint is contiguous, and the two layouts
+    # round differently (~1e-7 m): the standard layout makes a trained and a re-loaded model compute alike
+    model = model.to(memory_format=torch.contiguous_format)
     return TrainedRun(model.cpu().eval(), history, True, seconds, out_dir)
 
 
@@ -125,7 +130,7 @@ class Recipe:
 
 CPU_RECIPE = dict(image_size=(120, 160), base_channels=16, train_rooms=1000, loss_spec="log_rmse",
                   config=dict(steps=1500, batch_size=8, lr=2e-3, schedule="cosine", warmup_steps=50,
-                              amp="bf16", channels_last=True, val_every=250))
+                              amp=cpu_training_amp(), channels_last=cpu_has_fast_bf16(), val_every=250))
 
 
 def cpu_recipe(**overrides) -> Recipe:
