@@ -128,8 +128,8 @@ class Recipe:
                 f"warm-up steps; amp={c.amp}, channels_last={c.channels_last}; validation every {c.val_every} steps")
 
 
-CPU_RECIPE = dict(image_size=(120, 160), base_channels=16, train_rooms=1000, loss_spec="log_rmse",
-                  config=dict(steps=1500, batch_size=8, lr=2e-3, schedule="cosine", warmup_steps=50,
+CPU_RECIPE = dict(image_size=(96, 128), base_channels=16, train_rooms=1000, loss_spec="log_rmse",
+                  config=dict(steps=1200, batch_size=8, lr=2e-3, schedule="cosine", warmup_steps=50,
                               amp=cpu_training_amp(), channels_last=cpu_has_fast_bf16(), val_every=250))
 
 
@@ -151,7 +151,7 @@ def cpu_recipe(**overrides) -> Recipe:
 
 LESSON_03_RUN = "03_unet"                 # lesson 03's U-Net, trained by its default (not quick) mode
 FALLBACK_RUN = "course_fallback_unet"     # what course_model trains when lesson 03's model is absent
-FALLBACK = dict(image_size=(120, 160), base_channels=16, train_rooms=300, steps=400)
+FALLBACK = dict(image_size=(96, 128), base_channels=16, train_rooms=300, steps=400)
 FALLBACK_QUICK = dict(image_size=(48, 64), base_channels=8, train_rooms=16, steps=10)
 
 
