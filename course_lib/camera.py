@@ -82,18 +82,32 @@ def nyu_camera(image_size=LEGACY_SIZE) -> TrainingCamera:
 def camera_from_data(dataset) -> TrainingCamera | None:
     """The camera of a dataset's un-augmented frames: its `camera` attribute, else item 0's K and size.
 
-    A DataLoader gives its dataset's. None when the items carry no "K".
+    A random (training) transform would zoom item 0 and change its K, so item 0 is read again with
+    the deterministic resize to the same size (`eval_transforms`). A DataLoader gives its dataset's.
+    None when the items carry no "K". The global random generators are left as they were.
     """
     from torch.utils.data import DataLoader
 
+    from .data.transforms import eval_transforms
+
     if isinstance(dataset, DataLoader):
         dataset = dataset.dataset
-    if hasattr(dataset, "camera") and isinstance(dataset.camera, TrainingCamera):
+    if isinstance(getattr(dataset, "camera", None), TrainingCamera):
         return dataset.camera
-    try:
-        item = dataset[0]
-    except Exception:                     # an empty or exotic dataset: nothing to record
-        return None
+    owner = dataset                       # the object whose transform items go through (Subset: its dataset)
+    while owner is not None and not hasattr(owner, "transform"):
+        owner = getattr(owner, "dataset", None)
+    with torch.random.fork_rng(devices=[]):
+        try:
+            item = dataset[0]
+            if owner is not None and getattr(owner.transform, "random", False):
+                saved, owner.transform = owner.transform, eval_transforms(tuple(item["image"].shape[-2:]))
+                try:
+                    item = dataset[0]
+                finally:
+                    owner.transform = saved
+        except Exception:                 # an empty or exotic dataset: nothing to record
+            return None
     if not isinstance(item, dict) or "K" not in item or "image" not in item:
         return None
     return TrainingCamera.from_K(torch.as_tensor(item["K"]).double().numpy(), tuple(item["image"].shape[-2:]))

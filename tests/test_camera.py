@@ -98,6 +98,21 @@ def test_malformed_and_missing_cameras():
     assert camera_from_data(heldout_rooms(1, size=(30, 40))) == nyu_camera((30, 40))
 
 
+def test_the_camera_of_augmented_training_data_is_the_unzoomed_one():
+    """Random scale-crops zoom item 0 (a longer focal length); the recorded camera must not."""
+    from course_lib.data import make_dataset
+    from course_lib.data.cached import CachedSamples
+
+    train = make_dataset("synthetic", "train", (48, 64), length=4)
+    zoomed = [train[0]["K"][0, 0].item() for _ in range(8)]
+    assert max(zoomed) > nyu_camera((48, 64)).fx_px * 1.01            # the augmentation does zoom
+    state = torch.get_rng_state()
+    assert camera_from_data(train) == nyu_camera((48, 64))
+    assert camera_from_data(CachedSamples(train)) == nyu_camera((48, 64))
+    assert camera_from_data(torch.utils.data.Subset(train, [2, 3])) == nyu_camera((48, 64))
+    assert torch.equal(torch.get_rng_state(), state)                  # training draws stay as they were
+
+
 def _photo(path, h=48, w=64):
     from PIL import Image
 
