@@ -18,7 +18,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-# Without checkpoints: two architectures trained the same way (96x128 rooms, bf16, scale-invariant log loss).
+# Without checkpoints: two architectures trained the same way (96x128 rooms, scale-invariant log loss).
 RECIPES = {
     "unet_b16": dict(name="unet", base_channels=16),
     "resnet_unet_r18": dict(name="resnet_unet", encoder="resnet18", pretrained=False),
@@ -27,13 +27,14 @@ RECIPES = {
 
 def train_default(name: str, steps: int):
     from course_lib.data import SyntheticRooms, heldout_rooms
+    from course_lib.environment import cpu_training_amp
     from course_lib.losses import build_loss
     from course_lib.models import build_model
     from course_lib.runs import train_or_load
     from course_lib.train import TrainConfig
 
     size = (96, 128)
-    config = TrainConfig(steps=steps, batch_size=8, lr=2e-3, schedule="onecycle", amp="bf16", channels_last=True,
+    config = TrainConfig(steps=steps, batch_size=8, lr=2e-3, schedule="onecycle", amp=cpu_training_amp(),
                          val_every=None, checkpoint_every=None, progress=False)
     run = train_or_load(f"bench_quant_{name}", lambda: build_model(**RECIPES[name]), SyntheticRooms(4000, size),
                         heldout_rooms(8, size), build_loss("silog"), config)
