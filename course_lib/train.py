@@ -739,7 +739,7 @@ class LivePlot:
 
     def __init__(self, train_keys=("loss",), val_keys=("val_abs_rel",), every: int = 1):
         self.train_keys, self.val_keys, self.every = list(train_keys), list(val_keys), every
-        self.calls, self.figure = 0, None
+        self.calls, self.figure, self.handle = 0, None, None
         self.live = _in_notebook()
 
     def draw(self, history: dict):
@@ -766,26 +766,27 @@ class LivePlot:
         self.calls += 1
         if not self.live or self.calls % self.every:
             return
-        import matplotlib.pyplot as plt
-        from IPython.display import clear_output, display
-
-        fig = self.draw(state.history)
-        clear_output(wait=True)
-        display(fig)
-        plt.close(fig)
+        self._show(self.draw(state.history))
 
     on_log = _redraw
     on_validation = _redraw
 
     def on_end(self, state: TrainState) -> None:
-        import matplotlib.pyplot as plt
-
         fig = self.draw(state.history)
         if self.live:
-            from IPython.display import clear_output, display
-            clear_output(wait=True)
-            display(fig)
-            plt.close(fig)
+            self._show(fig)
+
+    def _show(self, fig) -> None:
+        """Show `fig` in this cell, replacing the previous curves in place through a display handle
+        (clearing the whole cell output would also remove the progress bar above it)."""
+        import matplotlib.pyplot as plt
+        from IPython.display import display
+
+        if self.handle is None:
+            self.handle = display(fig, display_id=True)
+        else:
+            self.handle.update(fig)
+        plt.close(fig)
 
 
 def _in_notebook() -> bool:

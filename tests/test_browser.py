@@ -176,7 +176,7 @@ def test_a_training_lesson_shows_one_progress_bar_and_a_live_curve(lab, browser)
     page = open_lesson(browser, base, lessons[0])
     run_all_and_wait(page, timeout_s=300)
     assert error_outputs(page) == []
-    bars = page.locator(".jp-OutputArea-output .widget-progress, .jp-OutputArea-output progress")
+    bars = page.locator(".jp-Notebook .widget-hprogress")          # tqdm.auto's ipywidgets bar
     assert bars.count() >= 1, "tqdm's progress bar did not render as a widget"
     # tqdm printing a line per update would leave a long text output; a widget leaves none
     longest = max(page.eval_on_selector_all(".jp-OutputArea-output", "els => els.map(e => e.innerText.split('\\n').length)"))
@@ -185,7 +185,8 @@ def test_a_training_lesson_shows_one_progress_bar_and_a_live_curve(lab, browser)
     assert images.count() >= 3
     sizes = images.evaluate_all("els => els.map(e => [e.naturalWidth, e.naturalHeight])")
     assert all(w >= 300 for w, h in sizes if w), f"a figure narrower than 300 px is hard to read: {sizes}"
-    bars.first.scroll_into_view_if_needed()
+    bars.first.evaluate("e => e.scrollIntoView({block: 'start'})")
+    page.wait_for_timeout(500)
     screenshot(page, "03_training_progress_and_curves.png")
     page.close()
 
