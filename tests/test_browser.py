@@ -1,8 +1,9 @@
 """The lessons as a learner meets them: JupyterLab in a real (headless) Chromium, driven by Playwright.
 
 One JupyterLab server for the module (loopback, token auth, quick mode, a copy of the lessons in a
-temporary folder), stopped at the end whatever happens. Screenshots go to build/browser/. Skipped, in
-one line, only when no Chromium is installed; with COURSE_REQUIRE_BROWSER=1 (CI) that is a failure.
+temporary folder), stopped at the end whatever happens. Screenshots go to build/browser/. Opt-in:
+`COURSE_BROWSER_TESTS=1 pytest tests/test_browser.py`; skipped in one line without Chromium, and with
+COURSE_REQUIRE_BROWSER=1 a missing browser is a failure.
 Playwright's own browser download is not needed: the system's Chromium is driven through its path.
 """
 from __future__ import annotations
@@ -33,6 +34,11 @@ def find_chromium() -> str | None:
             return shutil.which(candidate)
     return None
 
+
+if os.environ.get("COURSE_BROWSER_TESTS") != "1" and os.environ.get("COURSE_REQUIRE_BROWSER") != "1":
+    # Opt-in for now: driving JupyterLab's menus still times out now and then on a loaded 2-core machine.
+    pytest.skip("browser tests are opt-in: set COURSE_BROWSER_TESTS=1 (needs Chromium and playwright)",
+                allow_module_level=True)
 
 CHROMIUM = find_chromium()
 if CHROMIUM is None or __import__("importlib").util.find_spec("playwright") is None:
