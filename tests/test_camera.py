@@ -103,7 +103,9 @@ def test_the_camera_of_augmented_training_data_is_the_unzoomed_one():
     from course_lib.data import make_dataset
     from course_lib.data.cached import CachedSamples
 
-    train = make_dataset("synthetic", "train", (48, 64), length=4)
+    from course_lib.data import train_transforms
+
+    train = make_dataset("synthetic", "train", (48, 64), length=4, transform=train_transforms((48, 64), scale=(1.0, 1.25)))
     zoomed = [train[0]["K"][0, 0].item() for _ in range(8)]
     assert max(zoomed) > nyu_camera((48, 64)).fx_px * 1.01            # the augmentation does zoom
     state = torch.get_rng_state()

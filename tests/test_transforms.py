@@ -207,3 +207,13 @@ def test_invented_depth_mask_flags_bilinear_not_nearest():
     assert flagged.sum() > 0 and np.array_equal(flagged, between)
     nearest, _ = T.resize_depth(depth, (15, 15))
     assert not T.invented_depth_mask(nearest, depth).any()
+
+
+def test_the_default_training_augmentation_keeps_the_evaluation_camera():
+    """The network never sees K: the preset must not zoom, so every draw has the focal length of eval_transforms."""
+    s = make_sample(48, 64)
+    fx = T.eval_transforms((24, 32))(s)["K"][0, 0]
+    torch.manual_seed(0)
+    assert all(T.train_transforms((24, 32))(s)["K"][0, 0] == fx for _ in range(16))
+    zooming = T.train_transforms((24, 32), scale=(1.0, 1.25))
+    assert max(zooming(s)["K"][0, 0] for _ in range(16)) > fx * 1.01       # a zoom is a longer focal length
