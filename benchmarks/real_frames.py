@@ -15,35 +15,50 @@ import sys
 import numpy as np
 
 
+HEADER = f"{'mode':<22}{'frame':<22}{'model at':>10}{'d1':>8}{'abs_rel':>9}{'d1 med-scaled':>15}{'gt/pred':>9}"
+
+
+def load_frames(folder=None) -> list:
+    """The real frames with depth in `folder` (default $COURSE_REALDATA); [] with one line on stderr if none."""
+    from course_lib.data.realdata import real_nyu_frames, realdata_folder
+
+    frames = real_nyu_frames(folder)
+    if not frames:
+        print(f"no real frames with depth in {realdata_folder(folder)}: set COURSE_REALDATA or --realdata",
+              file=sys.stderr)
+    return frames
+
+
+def print_rows(mode: str, rows: list[dict]) -> dict:
+    """One line per frame of `evaluate_frames` rows, then their mean (returned)."""
+    for r in rows:
+        print(f"{mode:<22}{r['name']:<22}{'x'.join(map(str, r['run_size'])):>10}{r['d1']:>8.3f}"
+              f"{r['abs_rel']:>9.3f}{r['d1_median_scaled']:>15.3f}{r['median_ratio']:>9.2f}")
+    mean = {k: float(np.mean([r[k] for r in rows])) for k in ("d1", "abs_rel", "d1_median_scaled", "median_ratio")}
+    print(f"{mode:<22}{'mean of ' + str(len(rows)):<22}{'':>10}{mean['d1']:>8.3f}{mean['abs_rel']:>9.3f}"
+          f"{mean['d1_median_scaled']:>15.3f}{mean['median_ratio']:>9.2f}")
+    return mean
+
+
 def main(argv=None) -> int:
     from course_lib.checkpoint import load_model
-    from course_lib.data.realdata import real_nyu_frames, realdata_folder
     from course_lib.evaluate import evaluate_frames
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", required=True)
     parser.add_argument("--realdata", default=None, help="folder of real samples (default: $COURSE_REALDATA)")
     args = parser.parse_args(argv)
-    frames = real_nyu_frames(args.realdata)
+    frames = load_frames(args.realdata)
     if not frames:
-        print(f"no real frames found in {realdata_folder(args.realdata)}; set COURSE_REALDATA or --realdata",
-              file=sys.stderr)
         return 2
     model = load_model(args.checkpoint)
     print(f"{args.checkpoint}: trained at {model.camera.describe()}; {len(frames)} real frames, 480x640 raw "
           "Kinect depth (holes excluded), eigen crop, 0.001-10 m, per-image mean")
-    header = f"{'mode':<22}{'frame':<22}{'model at':>10}{'d1':>8}{'abs_rel':>9}{'d1 med-scaled':>15}{'gt/pred':>9}"
-    print(header)
-    print("-" * len(header))
+    print(HEADER)
+    print("-" * len(HEADER))
     for native in (False, True):
-        rows = evaluate_frames(model, frames, native_size=native)
-        mode = "--native-size" if native else "training focal length"
-        for r in rows:
-            print(f"{mode:<22}{r['name']:<22}{'x'.join(map(str, r['run_size'])):>10}{r['d1']:>8.3f}"
-                  f"{r['abs_rel']:>9.3f}{r['d1_median_scaled']:>15.3f}{r['median_ratio']:>9.2f}")
-        mean = {k: float(np.mean([r[k] for r in rows])) for k in ("d1", "abs_rel", "d1_median_scaled", "median_ratio")}
-        print(f"{mode:<22}{'mean':<22}{'':>10}{mean['d1']:>8.3f}{mean['abs_rel']:>9.3f}"
-              f"{mean['d1_median_scaled']:>15.3f}{mean['median_ratio']:>9.2f}")
+        print_rows("--native-size" if native else "training focal length",
+                   evaluate_frames(model, frames, native_size=native))
     return 0
 
 

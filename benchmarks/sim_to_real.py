@@ -1,0 +1,118 @@
+"""Sim-to-real: train the course's CPU recipe on synthetic rooms only, then measure it on real NYU frames.
+
+    COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py              # the default augmentation
+    COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py --zoom 1.25  # with random zooms of 1-1.25x
+
+The recipe is `course_lib.runs.cpu_recipe()` (printed first; about 7 minutes on 2 CPU cores): a
+16-channel U-Net at 96x128, 1000 synthetic rooms, log-RMSE, 1200 steps of batch 8. The trained model
+lands in runs/sim_to_real_<tag>/ and is loaded on a re-run of the same recipe. Then it prints
+
+- the synthetic held-out figure (the 64 `heldout_rooms` at 96x128, no crop), so that both sides are seen;
+- for each real frame with depth in $COURSE_REALDATA: delta1, abs_rel, the median-scaled delta1 (the
+  shape alone) and median(gt)/median(pred) (> 1: the room predicted too near), through the path of
+  `python -m course_lib predict` (the photo resized to the training focal length), with raw Kinect
+  depth (holes excluded), the Eigen crop, 0.001-10 m, per-image mean;
+
+and writes build/sim_to_real/rooms_beside_real.png and build/sim_to_real/predictions_<tag>.png.
+Four real frames are a check, not a test set: never tune on them alone.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from real_frames import HEADER, load_frames, print_rows  # noqa: E402  (the table of benchmarks/real_frames.py)
+
+
+def main(argv=None) -> int:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+    import torch
+
+    from course_lib.data import heldout_rooms, make_dataset, train_transforms
+    from course_lib.data.cached import CachedSamples
+    from course_lib.evaluate import EvalProtocol, evaluate, evaluate_frames
+    from course_lib.models import build_model
+    from course_lib.predict import predict_photo
+    from course_lib.runs import cpu_recipe, train_or_load
+    from course_lib.viz import colorize_depth
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--zoom", type=float, default=1.0, help="train with random zooms of 1..ZOOM (default 1: none)")
+    parser.add_argument("--steps", type=int, default=None, help="override the recipe's steps (a shorter check)")
+    parser.add_argument("--realdata", default=None, help="folder of real samples (default: $COURSE_REALDATA)")
+    parser.add_argument("--out", default=str(ROOT / "build" / "sim_to_real"), help="where the pictures go")
+    args = parser.parse_args(argv)
+
+    frames = load_frames(args.realdata)
+    if not frames:
+        return 2
+    os.environ.setdefault("COURSE_RUNS", str(ROOT / "runs"))
+    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    recipe = cpu_recipe(**({"steps": args.steps} if args.steps else {}), progress=False)
+    size = recipe.image_size
+    tag = f"zoom{args.zoom:g}" + (f"_{args.steps}steps" if args.steps else "")
+    print(f"recipe: {recipe}; training augmentation {train_transforms(size, scale=(1.0, args.zoom))}")
+
+    train = CachedSamples(make_dataset("synthetic", "train", size, length=recipe.train_rooms,
+                                       transform=train_transforms(size, scale=(1.0, args.zoom))))
+    val = CachedSamples(make_dataset("synthetic", "val", size, length=32))
+    run = train_or_load(f"sim_to_real_{tag}", lambda: build_model("unet", base_channels=recipe.base_channels),
+                        train, val, recipe.loss, recipe.config)
+    model = run.model
+    print(f"{'trained' if run.trained else 'loaded'}: {run.out_dir} ({run.seconds:.0f} s of training)")
+
+    synthetic = evaluate(model, heldout_rooms(64, size), EvalProtocol(crop=None), progress=False).summary
+    print(f"synthetic held-out (64 rooms, {size[0]}x{size[1]}, no crop): delta1 {synthetic['d1']:.3f}, "
+          f"abs_rel {synthetic['abs_rel']:.3f}, rmse {synthetic['rmse']:.3f} m")
+
+    rows = evaluate_frames(model, frames)
+    print(f"real frames at the training focal length ({model.camera.describe()}); raw Kinect depth, eigen crop:")
+    print(HEADER)
+    mean = print_rows("training focal length", rows)
+    print(f"mean over {len(rows)} real frames: delta1 {mean['d1']:.3f}, abs_rel {mean['abs_rel']:.3f}, "
+          f"median-scaled delta1 {mean['d1_median_scaled']:.3f}, median(gt)/median(pred) {mean['median_ratio']:.2f}")
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    rooms = heldout_rooms(len(frames), (240, 320))
+    fig, axes = plt.subplots(2, len(frames), figsize=(3.2 * len(frames), 5.2))
+    for k, frame in enumerate(frames):
+        axes[0, k].imshow(rooms.sample(k)["rgb"])
+        axes[0, k].set_title(f"synthetic room {k}", fontsize=9)
+        axes[1, k].imshow(frame.rgb)
+        axes[1, k].set_title(f"real: {frame.name}", fontsize=9)
+    for ax in axes.flat:
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(out / "rooms_beside_real.png", dpi=90)
+    plt.close(fig)
+
+    fig, axes = plt.subplots(len(frames), 3, figsize=(9.6, 2.5 * len(frames)))
+    for k, (frame, r) in enumerate(zip(frames, rows)):
+        pred, _ = predict_photo(model, frame.rgb, frame.K)
+        vmax = float(np.percentile(frame.depth_m[frame.depth_m > 0], 99))
+        axes[k, 0].imshow(frame.rgb)
+        axes[k, 1].imshow(colorize_depth(frame.depth_m, vmax=vmax))
+        axes[k, 2].imshow(colorize_depth(np.asarray(pred), vmax=vmax))
+        axes[k, 0].set_title(frame.name, fontsize=9)
+        axes[k, 1].set_title("Kinect depth (black: none)", fontsize=9)
+        axes[k, 2].set_title(f"predicted: d1 {r['d1']:.2f}, gt/pred {r['median_ratio']:.2f}", fontsize=9)
+    for ax in axes.flat:
+        ax.axis("off")
+    fig.suptitle(f"synthetic-only U-Net ({tag}), same colour scale per row", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(out / f"predictions_{tag}.png", dpi=90)
+    plt.close(fig)
+    print(f"pictures: {out / 'rooms_beside_real.png'}, {out / f'predictions_{tag}.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
