@@ -1,21 +1,7 @@
 """Fixtures shared by several test files."""
 import pytest
-import torch
 
 SMALL_TRAIN_SIZE = (48, 64)
-
-
-class Frames(torch.utils.data.Dataset):
-    """Dataset items rendered once (training re-reads them)."""
-
-    def __init__(self, dataset):
-        self.items = [dataset[i] for i in range(len(dataset))]
-
-    def __len__(self):
-        return len(self.items)
-
-    def __getitem__(self, i):
-        return self.items[i]
 
 
 @pytest.fixture(scope="session")
@@ -27,6 +13,7 @@ def small_trained_checkpoint(tmp_path_factory):
     """
     from course_lib import seed_everything
     from course_lib.data import SyntheticRooms
+    from course_lib.data.cached import CachedSamples
     from course_lib.losses import build_loss
     from course_lib.models import build_model
     from course_lib.train import TrainConfig, fit
@@ -34,7 +21,7 @@ def small_trained_checkpoint(tmp_path_factory):
     out = tmp_path_factory.mktemp("small_trained")
     seed_everything(0)
     model = build_model("unet", base_channels=8, depth=3)
-    rooms = Frames(SyntheticRooms(32, size=SMALL_TRAIN_SIZE, seed=1))
+    rooms = CachedSamples(SyntheticRooms(32, size=SMALL_TRAIN_SIZE, seed=1))
     fit(model, rooms, None, build_loss("silog"),
         TrainConfig(steps=120, batch_size=8, lr=3e-3, amp="bf16", val_every=None, checkpoint_every=None,
                     progress=False, out_dir=str(out)))

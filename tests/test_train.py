@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from course_lib.data import SyntheticRooms, heldout_rooms
+from course_lib.data.cached import CachedSamples
 from course_lib.errors import CourseError
 from course_lib.losses import build_loss
 from course_lib.models import build_model, predict
@@ -17,22 +18,9 @@ from course_lib.train import LivePlot, TrainConfig, build_scheduler, fit, load_c
 SIZE = (40, 56)
 
 
-class InMemory(torch.utils.data.Dataset):
-    """Items rendered once: the test measures training, not the renderer."""
-
-    def __init__(self, dataset):
-        self.items = [dataset[i] for i in range(len(dataset))]
-
-    def __len__(self):
-        return len(self.items)
-
-    def __getitem__(self, i):
-        return self.items[i]
-
-
 @pytest.fixture(scope="module")
 def rooms():
-    return InMemory(SyntheticRooms(48, size=SIZE, seed=3)), InMemory(heldout_rooms(8, size=SIZE))
+    return CachedSamples(SyntheticRooms(48, size=SIZE, seed=3)), CachedSamples(heldout_rooms(8, size=SIZE))
 
 
 def abs_rel_by_hand(model, dataset):
@@ -205,7 +193,7 @@ def test_diverging_loss_is_reported(rooms):
 
 def test_too_small_a_training_set_is_refused():
     with pytest.raises(CourseError, match="fewer than one batch"):
-        fit(small_unet(), InMemory(SyntheticRooms(2, size=(16, 16))), None, None,
+        fit(small_unet(), CachedSamples(SyntheticRooms(2, size=(16, 16))), None, None,
             TrainConfig(steps=1, batch_size=4, progress=False, device="cpu"))
 
 
