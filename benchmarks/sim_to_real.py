@@ -2,6 +2,7 @@
 
     COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py              # the default augmentation
     COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py --zoom 1.25  # with random zooms of 1-1.25x
+    COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py --camera-effects 0.5   # blur, noise, JPEG
 
 The recipe is `course_lib.runs.cpu_recipe()` (printed first; about 7 minutes on 2 CPU cores): a
 16-channel U-Net at 96x128, 1000 synthetic rooms, log-RMSE, 1200 steps of batch 8. The trained model
@@ -45,6 +46,8 @@ def main(argv=None) -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--zoom", type=float, default=1.0, help="train with random zooms of 1..ZOOM (default 1: none)")
+    parser.add_argument("--camera-effects", type=float, default=0.0,
+                        help="train with CameraEffects (blur, noise, JPEG), each with this probability (default 0: off)")
     parser.add_argument("--steps", type=int, default=None, help="override the recipe's steps (a shorter check)")
     parser.add_argument("--realdata", default=None, help="folder of real samples (default: $COURSE_REALDATA)")
     parser.add_argument("--out", default=str(ROOT / "build" / "sim_to_real"), help="where the pictures go")
@@ -57,11 +60,13 @@ def main(argv=None) -> int:
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
     recipe = cpu_recipe(**({"steps": args.steps} if args.steps else {}), progress=False)
     size = recipe.image_size
-    tag = f"zoom{args.zoom:g}" + (f"_{args.steps}steps" if args.steps else "")
-    print(f"recipe: {recipe}; training augmentation {train_transforms(size, scale=(1.0, args.zoom))}")
+    tag = f"zoom{args.zoom:g}" + (f"_camera{args.camera_effects:g}" if args.camera_effects else "") + \
+        (f"_{args.steps}steps" if args.steps else "")
+    augmentation = train_transforms(size, scale=(1.0, args.zoom), camera_effects=args.camera_effects)
+    print(f"recipe: {recipe}; training augmentation {augmentation}")
 
     train = CachedSamples(make_dataset("synthetic", "train", size, length=recipe.train_rooms,
-                                       transform=train_transforms(size, scale=(1.0, args.zoom))))
+                                       transform=augmentation))
     val = CachedSamples(make_dataset("synthetic", "val", size, length=32))
     run = train_or_load(f"sim_to_real_{tag}", lambda: build_model("unet", base_channels=recipe.base_channels),
                         train, val, recipe.loss, recipe.config)

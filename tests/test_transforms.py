@@ -217,3 +217,19 @@ def test_the_default_training_augmentation_keeps_the_evaluation_camera():
     assert all(T.train_transforms((24, 32))(s)["K"][0, 0] == fx for _ in range(16))
     zooming = T.train_transforms((24, 32), scale=(1.0, 1.25))
     assert max(zooming(s)["K"][0, 0] for _ in range(16)) > fx * 1.01       # a zoom is a longer focal length
+
+
+def test_camera_effects_change_the_photo_only_and_are_reproducible():
+    s = make_sample(48, 64)
+    effects = T.CameraEffects(p=1.0)
+    torch.manual_seed(3)
+    a = effects(s)
+    torch.manual_seed(3)
+    b = effects(s)
+    assert np.array_equal(a["rgb"], b["rgb"]) and a["rgb"].dtype == np.uint8 and a["rgb"].shape == s["rgb"].shape
+    assert not np.array_equal(a["rgb"], s["rgb"])
+    assert a["depth"] is s["depth"] and np.array_equal(a["K"], s["K"])
+    assert np.array_equal(T.CameraEffects(p=0.0)(s)["rgb"], s["rgb"])
+    # off by default: the preset is exactly the one without them
+    assert repr(T.train_transforms((24, 32))) == repr(T.train_transforms((24, 32), camera_effects=0.0))
+    assert "CameraEffects" in repr(T.train_transforms((24, 32), camera_effects=0.5))

@@ -12,7 +12,7 @@ from .datasets import (
     seed_worker, set_epoch,
 )
 from .transforms import (
-    IMAGENET_MEAN, IMAGENET_STD, CenterCrop, ChannelSwap, ColorJitter, Compose, RandomCrop,
+    IMAGENET_MEAN, IMAGENET_STD, CameraEffects, CenterCrop, ChannelSwap, ColorJitter, Compose, RandomCrop,
     RandomHorizontalFlip, RandomScaleCrop, Resize, crop_sample, denormalize_image, eval_transforms, hflip_sample,
     invented_depth_mask, normalize_image, resize_depth, to_item, train_transforms,
 )
@@ -33,7 +33,8 @@ __all__ = [
     "HELDOUT_SEED_BASE", "DepthDataset", "FolderPairs", "PackDataset", "SyntheticRooms", "default_num_workers",
     "heldout_rooms", "loader_throughput", "make_dataset", "make_loaders", "read_depth_png", "read_rgb",
     "seed_worker", "set_epoch",
-    "IMAGENET_MEAN", "IMAGENET_STD", "CenterCrop", "ChannelSwap", "ColorJitter", "Compose", "RandomCrop",
+    "IMAGENET_MEAN", "IMAGENET_STD", "CameraEffects", "CenterCrop", "ChannelSwap", "ColorJitter", "Compose",
+    "RandomCrop",
     "RandomHorizontalFlip", "RandomScaleCrop", "Resize", "crop_sample", "denormalize_image", "eval_transforms",
     "hflip_sample", "invented_depth_mask", "normalize_image", "resize_depth", "to_item", "train_transforms",
     "render_room", "open_pack", "PackWriter",

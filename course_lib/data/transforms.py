@@ -406,25 +406,68 @@ class ChannelSwap:
         return f"ChannelSwap(p={self.p})"
 
 
+class CameraEffects:
+    """What a real sensor does to a photo, with probability p each: defocus blur, brightness-dependent
+    noise and JPEG compression; RGB only (depth and K are untouched: none of these moves a pixel).
+
+    blur_sigma (px), noise (the noise std of a mid-grey pixel, in 0-255 units; it grows with the square
+    root of the brightness, as photon noise does) and jpeg_quality are (low, high) ranges. For
+    synthetic rooms, whose renders are sharp and clean, when the model is meant for real photos
+    (benchmarks/sim_to_real.py measures it).
+    """
+
+    random = True
+
+    def __init__(self, p: float = 0.5, blur_sigma=(0.3, 1.2), noise=(1.0, 6.0), jpeg_quality=(40, 90)):
+        self.p, self.blur_sigma, self.noise, self.jpeg_quality = p, blur_sigma, noise, jpeg_quality
+
+    def __call__(self, sample: dict, rng: np.random.Generator | None = None) -> dict:
+        from io import BytesIO
+
+        from PIL import Image, ImageFilter
+
+        rng = rng if rng is not None else _rng_from_torch()
+        rgb = sample["rgb"]
+        if rng.random() < self.p:
+            radius = float(rng.uniform(*self.blur_sigma))
+            rgb = np.asarray(Image.fromarray(rgb).filter(ImageFilter.GaussianBlur(radius)))
+        if rng.random() < self.p:
+            std_mid = float(rng.uniform(*self.noise))
+            level = rgb.astype(np.float32)
+            std = std_mid * np.sqrt(np.maximum(level, 1.0) / 128.0)
+            rgb = np.clip(level + std * rng.standard_normal(rgb.shape, dtype=np.float32) + 0.5, 0, 255).astype(np.uint8)
+        if rng.random() < self.p:
+            buffer = BytesIO()
+            quality = int(rng.integers(*self.jpeg_quality, endpoint=True))
+            Image.fromarray(rgb).save(buffer, format="JPEG", quality=quality)
+            rgb = np.asarray(Image.open(BytesIO(buffer.getvalue())).convert("RGB"))
+        out = dict(sample)
+        out["rgb"] = np.ascontiguousarray(rgb, dtype=np.uint8)
+        return out
+
+    def __repr__(self) -> str:
+        return (f"CameraEffects(p={self.p}, blur_sigma={self.blur_sigma}, noise={self.noise}, "
+                f"jpeg_quality={self.jpeg_quality})")
+
+
 # ----------------------------------------------------------------------------------------------
 # presets
 
 
 def train_transforms(size=(240, 320), scale: tuple[float, float] = (1.0, 1.0), flip: float = 0.5,
-                     jitter: float = 0.2, channel_swap: float = 0.25) -> Compose:
+                     jitter: float = 0.2, channel_swap: float = 0.25, camera_effects: float = 0.0) -> Compose:
     """The course's training augmentation at output `size` (H, W): resize-to-cover and crop, flip, colour, channels.
 
     No zoom by default (`scale=(1.0, 1.0)`): the network never sees `K`, so a zoomed image with its depth
     unchanged is a different camera whose labels contradict the training camera's. On synthetic rooms a
     zoom of 1-1.25x cost a 16-channel U-Net 0.10 of held-out delta1 (0.72 instead of 0.82, lesson 03's
     recipe). Pass `scale=(1.0, 1.25)` to zoom, e.g. for relative (median-scaled) depth.
+    camera_effects: the probability of each of `CameraEffects`' blur, noise and JPEG (default 0: off).
     """
-    return Compose([
-        RandomScaleCrop(size, scale),
-        RandomHorizontalFlip(flip),
-        ColorJitter(jitter, jitter, jitter),
-        ChannelSwap(channel_swap),
-    ])
+    steps = [RandomScaleCrop(size, scale), RandomHorizontalFlip(flip), ColorJitter(jitter, jitter, jitter)]
+    if camera_effects:
+        steps.append(CameraEffects(p=camera_effects))
+    return Compose(steps + [ChannelSwap(channel_swap)])
 
 
 def eval_transforms(size=(240, 320)) -> Compose:
