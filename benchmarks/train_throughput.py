@@ -46,33 +46,22 @@ def measure_step(model_key: str, size, mode: str, batch_size: int, steps: int, w
     import torch
 
     from course_lib.environment import pick_device
-    from course_lib.losses import l1_loss
     from course_lib.models import build_model
+    from course_lib.speed import make_train_step
 
     dev = pick_device(device)
     options = MODES[mode]
     torch.manual_seed(0)
     base_mib = _rss_now_mib()
     model = build_model(**MODELS[model_key]).to(dev)
-    if options["channels_last"]:
-        model = model.to(memory_format=torch.channels_last)
-    net = torch.compile(model) if options["compile"] else model
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
     h, w = size
     images = torch.randn(batch_size, 3, h, w, device=dev)
-    if options["channels_last"]:
-        images = images.contiguous(memory_format=torch.channels_last)
     depth = 1.0 + 4.0 * torch.rand(batch_size, 1, h, w, device=dev)
-    dtype = torch.bfloat16 if options["amp"] == "bf16" else None
-
-    def step():
-        with torch.autocast(device_type=dev.type, dtype=dtype, enabled=dtype is not None):
-            pred = net(images)                                         # (B, 1, H/s, W/s)
-        pred = torch.nn.functional.interpolate(pred.float(), size=(h, w), mode="bilinear", align_corners=False)
-        loss = l1_loss(pred, depth)
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+    if options["channels_last"]:
+        model = model.to(memory_format=torch.channels_last)
+        images = images.contiguous(memory_format=torch.channels_last)
+    step = make_train_step(model, images, depth, torch.bfloat16 if options["amp"] == "bf16" else None,
+                           options["compile"])        # the step lesson 11 times: course_lib.speed
 
     def sync():
         if dev.type == "cuda":
