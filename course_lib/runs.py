@@ -42,14 +42,37 @@ class TrainedRun:
     out_dir: Path
 
 
+def _describe_data(data) -> str:
+    """A dataset as text that is the same in every process: a Subset's own repr holds a memory address."""
+    if isinstance(data, torch.utils.data.Subset):
+        import hashlib
+
+        indices = [int(i) for i in data.indices]
+        digest = hashlib.sha1(",".join(map(str, indices)).encode()).hexdigest()[:12]
+        return f"Subset({_describe_data(data.dataset)}, {len(indices)} indices, sha1 {digest})"
+    return repr(data)
+
+
+def _transform_of(data):
+    """The transform a dataset applies to its items (through Subset wrappers); None if it has none."""
+    while isinstance(data, torch.utils.data.Subset):
+        data = data.dataset
+    return getattr(data, "transform", None)
+
+
 def recipe_of(model: torch.nn.Module, train_data, val_data, loss, config) -> dict:
-    """What makes a trained model what it is, as plain JSON: compared before a checkpoint is reused."""
+    """What makes a trained model what it is, as plain JSON: compared before a checkpoint is reused.
+
+    The data's transforms are part of it: the same rooms augmented another way make another model.
+    """
     train_config = {k: v for k, v in asdict(config).items() if k not in _NOT_RECIPE}
     return json.loads(json.dumps({
         "model": getattr(model, "config", type(model).__name__),
         "train_config": train_config,
-        "train_data": f"{train_data!r} x{len(train_data)}",
-        "val_data": None if val_data is None else f"{val_data!r} x{len(val_data)}",
+        "train_data": f"{_describe_data(train_data)} x{len(train_data)}",
+        "train_transform": repr(_transform_of(train_data)),
+        "val_data": None if val_data is None else f"{_describe_data(val_data)} x{len(val_data)}",
+        "val_transform": None if val_data is None else repr(_transform_of(val_data)),
         "loss": repr(loss),
         "torch": torch.__version__.split("+")[0],
     }, default=str))

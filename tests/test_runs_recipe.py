@@ -1,0 +1,31 @@
+"""train_or_load's recipe: what must differ for a saved model not to be reused."""
+import torch
+
+from course_lib.data import SyntheticRooms, train_transforms
+from course_lib.data.cached import CachedSamples
+from course_lib.losses import build_loss
+from course_lib.models import build_model
+from course_lib.runs import recipe_of
+from course_lib.train import TrainConfig
+
+
+def test_the_augmentation_is_part_of_the_recipe():
+    model, loss, config = build_model("unet", base_channels=4, depth=2), build_loss("l1"), TrainConfig(steps=5)
+    size = (32, 40)
+
+    def recipe(transform):
+        rooms = CachedSamples(SyntheticRooms(4, size, transform=transform))
+        return recipe_of(model, torch.utils.data.Subset(rooms, [0, 1, 2]), None, loss, config)
+
+    plain, zooming = recipe(train_transforms(size)), recipe(train_transforms(size, scale=(1.0, 1.25)))
+    assert plain != zooming and "scale=(1.0, 1.25)" in zooming["train_transform"]
+    assert recipe(train_transforms(size)) == plain     # the same recipe is recognised (a Subset's repr has an address)
+    assert "0x" not in plain["train_data"]
+    assert recipe(None)["train_transform"] == "None" and recipe(None)["val_transform"] is None
+
+
+def test_another_subset_is_another_recipe():
+    model, loss, config = build_model("unet", base_channels=4, depth=2), build_loss("l1"), TrainConfig(steps=5)
+    rooms = SyntheticRooms(4, (32, 40))
+    first, last = (recipe_of(model, torch.utils.data.Subset(rooms, idx), None, loss, config) for idx in ([0, 1], [2, 3]))
+    assert first != last
