@@ -29,3 +29,12 @@ def test_another_subset_is_another_recipe():
     rooms = SyntheticRooms(4, (32, 40))
     first, last = (recipe_of(model, torch.utils.data.Subset(rooms, idx), None, loss, config) for idx in ([0, 1], [2, 3]))
     assert first != last
+
+
+def test_another_renderer_is_another_recipe(monkeypatch):
+    import course_lib.data.datasets as datasets
+
+    model, loss, config = build_model("unet", base_channels=4, depth=2), build_loss("l1"), TrainConfig(steps=5)
+    before = recipe_of(model, SyntheticRooms(4, (32, 40)), None, loss, config)
+    monkeypatch.setattr(datasets, "RENDERER_VERSION", datasets.RENDERER_VERSION + 1)
+    assert recipe_of(model, SyntheticRooms(4, (32, 40)), None, loss, config) != before

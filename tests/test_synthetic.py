@@ -161,3 +161,16 @@ def test_scene_split_equals_render_room(frame):
 def test_too_small_image_is_refused():
     with pytest.raises(ValueError, match="too small"):
         render_room(0, 4, 4)
+
+
+def test_random_textures_change_the_colours_only_and_are_a_function_of_the_seed():
+    plain = render_room(5, 60, 80, raw_depth=True)
+    assert all(np.array_equal(plain[k], render_room(5, 60, 80, raw_depth=True, random_textures=0.0)[k])
+               for k in ("rgb", "depth", "raw_depth"))
+    textured = render_room(5, 60, 80, raw_depth=True, random_textures=1.0)
+    for key in ("depth", "normals", "K"):
+        np.testing.assert_array_equal(textured[key], plain[key])
+    assert np.abs(textured["rgb"].astype(int) - plain["rgb"]).mean() > 10      # every surface repainted
+    np.testing.assert_array_equal(textured["rgb"], render_room(5, 60, 80, random_textures=1.0)["rgb"])
+    half = render_room(5, 60, 80, random_textures=0.5)["rgb"]
+    assert not np.array_equal(half, plain["rgb"]) and not np.array_equal(half, textured["rgb"])

@@ -28,7 +28,7 @@ from ..geometry import nyu_intrinsics
 from .files import match_pairs
 from .files import read_depth_png as decode_depth
 from .files import read_rgb as decode_rgb
-from .synthetic import HELDOUT_SEED_BASE
+from .synthetic import HELDOUT_SEED_BASE, RENDERER_VERSION
 from .transforms import eval_transforms, to_item, train_transforms
 
 SEED_STRIDE = 1_000_003            # training seed s renders scenes s * SEED_STRIDE + i
@@ -67,11 +67,14 @@ class SyntheticRooms(DepthDataset):
     size: (H, W) rendered directly (with the NYU camera scaled to that size). seed: picks a disjoint
     block of scenes (item i has scene seed `seed * 1_000_003 + i`). raw_depth: also return Kinect-like
     depth with holes as "raw_depth". `seed_base` overrides the scene seed of item 0 (heldout_rooms).
+    random_textures: the probability that a surface gets a random texture (domain randomisation, see
+    `course_lib.data.synthetic.randomize_textures`); default 0, the rooms as sampled.
     """
 
     def __init__(self, length: int, size=(240, 320), seed: int = 0, transform=None, raw_depth: bool = False,
-                 *, seed_base: int | None = None):
+                 *, seed_base: int | None = None, random_textures: float = 0.0):
         self.length, self.size = int(length), (int(size[0]), int(size[1]))
+        self.random_textures = float(random_textures)
         self.transform, self.raw_depth = transform, raw_depth
         if seed_base is None:
             if seed < 0:
@@ -93,14 +96,18 @@ class SyntheticRooms(DepthDataset):
         from .synthetic import render_room
 
         h, w = self.size
-        room = render_room(self.scene_seed(index), height=h, width=w, raw_depth=self.raw_depth)
+        room = render_room(self.scene_seed(index), height=h, width=w, raw_depth=self.raw_depth,
+                           random_textures=self.random_textures)
         sample = {"rgb": room["rgb"], "depth": room["depth"].astype(np.float32, copy=False), "K": room["K"]}
         if self.raw_depth:
             sample["raw_depth"] = room["raw_depth"].astype(np.float32, copy=False)
         return sample
 
     def __repr__(self) -> str:
-        return f"SyntheticRooms(length={self.length}, size={self.size}, seed_base={self.seed_base})"
+        # the renderer's version: another renderer makes other rooms from the same seeds
+        textures = f", random_textures={self.random_textures:g}" if self.random_textures else ""
+        return (f"SyntheticRooms(length={self.length}, size={self.size}, seed_base={self.seed_base}, "
+                f"renderer={RENDERER_VERSION}{textures})")
 
 
 def heldout_rooms(length: int = 64, size=(240, 320), transform=None, raw_depth: bool = False) -> SyntheticRooms:

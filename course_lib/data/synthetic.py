@@ -39,7 +39,7 @@ anywhere, so the same seed gives the same frame on any machine.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -48,6 +48,7 @@ from course_lib.geometry import nyu_intrinsics
 MIN_DEPTH_M = 0.5   # nearest surface the scene sampler allows (metres, approximately)
 MAX_DEPTH_M = 10.0  # farthest depth a frame can contain (metres, guaranteed)
 HELDOUT_SEED_BASE = 10**9  # seeds from here on are the course's held-out rooms: never train on them
+RENDERER_VERSION = 1  # raise it whenever a change moves any pixel: saved runs are matched against it
 KINECT_FOCAL_BASELINE = 580.0 * 0.075  # focal length (px) x baseline (m) of the Kinect's IR pair
 
 # Room faces come first in the primitive-id map; objects are numbered from NUM_FACES on.
@@ -691,6 +692,11 @@ def _albedo(m: Material, s, t):
         return out
     if kind == "window":   # bright sky; the frame and bars are drawn by the decal code
         return _mix(m.color, (1.0, 1.0, 1.0), _noise(s * _F32(0.7), t * _F32(0.7)))
+    if kind == "random":   # domain randomisation: two random colours in blotches, grain on top
+        n1 = _noise(s * a, t * a)
+        n2 = _noise(s * a * _F32(7.3) + _F32(17), t * a * _F32(7.3))
+        return _mix(m.color, m.color2, np.clip((n1 - _F32(0.5)) * _F32(m.period_m) + _F32(0.5), 0, 1)) * (
+            _F32(0.75) + _F32(0.5) * n2)
     if kind == "picture":
         n = _noise(s * a * _F32(0.3), t * a * _F32(0.3))
         return _mix(m.color, m.color2, np.clip((n - _F32(0.35)) * _F32(3), 0, 1))
@@ -1137,8 +1143,35 @@ def _kinect(scene: RoomScene, depth, no_return, glossy, cos_view):
     return np.where(hole, _F32(0), raw)
 
 
+def randomize_textures(scene: RoomScene, p: float) -> RoomScene:
+    """Domain randomisation: each surface's material (room faces, furniture) is, with probability `p`,
+    replaced by random blotches of two random colours at a random scale (1 cm to 1 m) and contrast.
+
+    Textures then tell nothing about depth, so a network trained on such rooms must read it from the
+    geometry (perspective, occlusion, where things touch the floor), which is what real photos share
+    with the renders (Tobin et al. 2017 trained detectors on simulation this way). A pure function of
+    the scene's seed; the geometry, depth and normals do not change."""
+    if p <= 0:
+        return scene
+    rng = np.random.default_rng([scene.seed, 3])
+    new = {}
+
+    def swap(m: Material) -> Material:
+        if id(m) not in new:
+            new[id(m)] = m
+            if rng.random() < p and m.kind not in ("window",):
+                c1, c2 = (tuple(float(c) for c in rng.uniform(0.03, 0.95, 3)) for _ in range(2))
+                new[id(m)] = Material("random", c1, c2, float(np.exp(rng.uniform(np.log(0.01), np.log(1.0)))),
+                                      glossy=m.glossy, offset=(float(rng.uniform(0, 50)), float(rng.uniform(0, 50))),
+                                      period_m=float(rng.uniform(1.0, 6.0)))
+        return new[id(m)]
+
+    return replace(scene, face_materials=[swap(m) for m in scene.face_materials],
+                   primitives=[replace(q, material=swap(q.material)) for q in scene.primitives])
+
+
 def render_room(seed: int, height: int = 240, width: int = 320, raw_depth: bool = False,
-                return_scene: bool = False) -> dict:
+                return_scene: bool = False, random_textures: float = 0.0) -> dict:
     """One synthetic room frame, the same for the same seed on any machine.
 
     Returns a dict: "rgb" (H, W, 3) uint8; "depth" (H, W) float32 metres (exact, no holes); "normals"
@@ -1146,9 +1179,10 @@ def render_room(seed: int, height: int = 240, width: int = 320, raw_depth: bool 
     camera; "K" (3, 3) float32 intrinsics (NYU's, scaled to H x W); with `raw_depth=True` also
     "raw_depth" (H, W) float32 metres, 0 = no measurement (Kinect-like holes; elsewhere the depth
     quantised in disparity, within 0.003 * depth**2 + 1e-3 metres of "depth"); with `return_scene=True`
-    also "scene", the RoomScene it was rendered from. Introduced in lesson 01.
+    also "scene", the RoomScene it was rendered from. random_textures: the probability that a surface
+    gets a random texture (`randomize_textures`; default 0: the room as sampled). Introduced in lesson 01.
     """
-    scene = sample_scene(seed)
+    scene = randomize_textures(sample_scene(seed), random_textures)
     out = render_scene(scene, height, width, raw_depth=raw_depth)
     if return_scene:
         out["scene"] = scene
