@@ -3,6 +3,8 @@
     COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py              # the default augmentation
     COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py --zoom 1.25  # with random zooms of 1-1.25x
     COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py --camera-effects 0.5   # blur, noise, JPEG
+    COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py --jitter 0.5  # stronger colour jitter
+    COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py --random-textures 0.5  # domain randomisation
 
 The recipe is `course_lib.runs.cpu_recipe()` (printed first; about 7 minutes on 2 CPU cores): a
 16-channel U-Net at 96x128, 1000 synthetic rooms, log-RMSE, 1200 steps of batch 8. The trained model
@@ -36,7 +38,7 @@ def main(argv=None) -> int:
     import numpy as np
     import torch
 
-    from course_lib.data import heldout_rooms, make_dataset, train_transforms
+    from course_lib.data import SyntheticRooms, heldout_rooms, make_dataset, train_transforms
     from course_lib.data.cached import CachedSamples
     from course_lib.evaluate import EvalProtocol, evaluate, evaluate_frames
     from course_lib.models import build_model
@@ -48,6 +50,10 @@ def main(argv=None) -> int:
     parser.add_argument("--zoom", type=float, default=1.0, help="train with random zooms of 1..ZOOM (default 1: none)")
     parser.add_argument("--camera-effects", type=float, default=0.0,
                         help="train with CameraEffects (blur, noise, JPEG), each with this probability (default 0: off)")
+    parser.add_argument("--jitter", type=float, default=None,
+                        help="brightness, contrast and saturation jitter of the training augmentation (default: the preset's)")
+    parser.add_argument("--random-textures", type=float, default=0.0,
+                        help="train on rooms whose surfaces get random textures with this probability (default 0)")
     parser.add_argument("--steps", type=int, default=None, help="override the recipe's steps (a shorter check)")
     parser.add_argument("--realdata", default=None, help="folder of real samples (default: $COURSE_REALDATA)")
     parser.add_argument("--out", default=str(ROOT / "build" / "sim_to_real"), help="where the pictures go")
@@ -61,12 +67,14 @@ def main(argv=None) -> int:
     recipe = cpu_recipe(**({"steps": args.steps} if args.steps else {}), progress=False)
     size = recipe.image_size
     tag = f"zoom{args.zoom:g}" + (f"_camera{args.camera_effects:g}" if args.camera_effects else "") + \
-        (f"_{args.steps}steps" if args.steps else "")
-    augmentation = train_transforms(size, scale=(1.0, args.zoom), camera_effects=args.camera_effects)
+        (f"_jitter{args.jitter:g}" if args.jitter is not None else "") + \
+        (f"_textures{args.random_textures:g}" if args.random_textures else "") + (f"_{args.steps}steps" if args.steps else "")
+    augmentation = train_transforms(size, scale=(1.0, args.zoom), camera_effects=args.camera_effects,
+                                    **({"jitter": args.jitter} if args.jitter is not None else {}))
     print(f"recipe: {recipe}; training augmentation {augmentation}")
 
-    train = CachedSamples(make_dataset("synthetic", "train", size, length=recipe.train_rooms,
-                                       transform=augmentation))
+    train = CachedSamples(SyntheticRooms(recipe.train_rooms, size, transform=augmentation,
+                                         random_textures=args.random_textures))
     val = CachedSamples(make_dataset("synthetic", "val", size, length=32))
     run = train_or_load(f"sim_to_real_{tag}", lambda: build_model("unet", base_channels=recipe.base_channels),
                         train, val, recipe.loss, recipe.config)

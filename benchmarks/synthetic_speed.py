@@ -21,6 +21,8 @@ def main(argv=None) -> int:
     parser.add_argument("--frames", type=int, default=100)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--raw-depth", action="store_true", help="also simulate Kinect raw depth")
+    parser.add_argument("--random-textures", type=float, default=0.0,
+                        help="probability of a random texture per surface (domain randomisation; default 0)")
     parser.add_argument("--repeats", type=int, default=3, help="timed passes over the frames; best and median shown")
     args = parser.parse_args(argv)
 
@@ -39,11 +41,12 @@ def main(argv=None) -> int:
     for r in range(args.repeats):
         wall0, cpu0 = time.perf_counter(), time.process_time()
         for i in range(args.frames):
-            render_room(1000 * r + i, h, w, raw_depth=args.raw_depth)
+            render_room(1000 * r + i, h, w, raw_depth=args.raw_depth, random_textures=args.random_textures)
         walls.append(args.frames / (time.perf_counter() - wall0))
         cpus.append(args.frames / (time.process_time() - cpu0))
     print(f"synthetic rooms {h}x{w}{' + raw depth' if args.raw_depth else ''}, {args.frames} frames x "
-          f"{args.repeats} passes, threads={args.threads}, numpy {np.__version__}")
+          f"{args.repeats} passes, threads={args.threads}, random_textures={args.random_textures:g}, "
+          f"numpy {np.__version__}")
     print(f"wall clock: best {max(walls):.1f} frames/s, median {float(np.median(walls)):.1f} frames/s")
     print(f"CPU time:   best {max(cpus):.1f} frames/s, median {float(np.median(cpus)):.1f} frames/s")
     return 0
