@@ -12,8 +12,8 @@ a dict of numpy arrays, BEFORE conversion to tensors:
     "raw_depth" (H, W) float32 metres (optional; 0 = hole)
 
 Geometric transforms (crop, flip, resize) move every map AND the intrinsics together; photometric
-transforms (colour jitter, channel swap) touch only "rgb". The dataset turns the final sample into the
-course's item format with `to_item`.
+transforms (colour jitter, channel swap, `CameraEffects`: blur, noise, JPEG) touch only "rgb". The dataset
+turns the final sample into the course's item format with `to_item`.
 
 Randomness: every random transform draws from the numpy Generator `rng`. `Compose` makes one
 Generator per sample from torch's global generator, so augmentation is reproducible after
