@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from course_lib.data.synthetic import MAX_DEPTH_M, render_room, render_scene, sample_scene
+from course_lib.data.synthetic import MAX_DEPTH_M, PHOTO_LIGHT, render_room, render_scene, sample_scene
 from course_lib.geometry import backproject, normals_from_depth, nyu_intrinsics
 
 
@@ -174,3 +174,21 @@ def test_random_textures_change_the_colours_only_and_are_a_function_of_the_seed(
     np.testing.assert_array_equal(textured["rgb"], render_room(5, 60, 80, random_textures=1.0)["rgb"])
     half = render_room(5, 60, 80, random_textures=0.5)["rgb"]
     assert not np.array_equal(half, plain["rgb"]) and not np.array_equal(half, textured["rgb"])
+
+
+def test_photo_lighting_darkens_and_steepens_the_image_only_and_is_a_function_of_the_seed():
+    plain = render_room(5, 60, 80, raw_depth=True, photo_light=0.0)
+    lit = render_room(5, 60, 80, raw_depth=True, photo_light=1.0)
+    assert PHOTO_LIGHT == 0.8 and not np.array_equal(lit["rgb"], plain["rgb"])
+    for key in ("depth", "normals", "K"):
+        np.testing.assert_array_equal(lit[key], plain[key])
+    np.testing.assert_array_equal(lit["rgb"], render_room(5, 60, 80, photo_light=1.0)["rgb"])
+    # over a few rooms: darker on average, and more contrast (the gap to photos that it closes)
+    gray = lambda rgb: rgb.astype(np.float64).mean(-1) / 255  # noqa: E731
+    pairs = [(gray(render_room(s, 60, 80, photo_light=0)["rgb"]), gray(render_room(s, 60, 80, photo_light=1)["rgb"]))
+             for s in range(6)]
+    assert np.mean([b.mean() for _, b in pairs]) < np.mean([a.mean() for a, _ in pairs]) - 0.05
+    assert np.mean([b.std() for _, b in pairs]) > np.mean([a.std() for a, _ in pairs]) + 0.02
+    lit_by_default = [not np.array_equal(render_room(s, 60, 80)["rgb"], render_room(s, 60, 80, photo_light=0)["rgb"])
+                      for s in range(10)]
+    assert 0 < sum(lit_by_default) < 10     # a probability per room (PHOTO_LIGHT), not all or nothing

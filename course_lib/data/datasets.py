@@ -28,7 +28,7 @@ from ..geometry import nyu_intrinsics
 from .files import match_pairs
 from .files import read_depth_png as decode_depth
 from .files import read_rgb as decode_rgb
-from .synthetic import HELDOUT_SEED_BASE, RENDERER_VERSION
+from .synthetic import HELDOUT_SEED_BASE, PHOTO_LIGHT, RENDERER_VERSION
 from .transforms import eval_transforms, to_item, train_transforms
 
 SEED_STRIDE = 1_000_003            # training seed s renders scenes s * SEED_STRIDE + i
@@ -68,13 +68,16 @@ class SyntheticRooms(DepthDataset):
     block of scenes (item i has scene seed `seed * 1_000_003 + i`). raw_depth: also return Kinect-like
     depth with holes as "raw_depth". `seed_base` overrides the scene seed of item 0 (heldout_rooms).
     random_textures: the probability that a surface gets a random texture (domain randomisation, see
-    `course_lib.data.synthetic.randomize_textures`); default 0, the rooms as sampled.
+    `course_lib.data.synthetic.randomize_textures`); default 0, the rooms as sampled. photo_light: the
+    probability that a room is lit and tone-mapped like a photo (`course_lib.data.synthetic.photo_lighting`;
+    default `PHOTO_LIGHT`, 0.8).
     """
 
     def __init__(self, length: int, size=(240, 320), seed: int = 0, transform=None, raw_depth: bool = False,
-                 *, seed_base: int | None = None, random_textures: float = 0.0):
+                 *, seed_base: int | None = None, random_textures: float = 0.0, photo_light: float | None = None):
         self.length, self.size = int(length), (int(size[0]), int(size[1]))
         self.random_textures = float(random_textures)
+        self.photo_light = PHOTO_LIGHT if photo_light is None else float(photo_light)
         self.transform, self.raw_depth = transform, raw_depth
         if seed_base is None:
             if seed < 0:
@@ -97,7 +100,7 @@ class SyntheticRooms(DepthDataset):
 
         h, w = self.size
         room = render_room(self.scene_seed(index), height=h, width=w, raw_depth=self.raw_depth,
-                           random_textures=self.random_textures)
+                           random_textures=self.random_textures, photo_light=self.photo_light)
         sample = {"rgb": room["rgb"], "depth": room["depth"].astype(np.float32, copy=False), "K": room["K"]}
         if self.raw_depth:
             sample["raw_depth"] = room["raw_depth"].astype(np.float32, copy=False)
@@ -106,16 +109,20 @@ class SyntheticRooms(DepthDataset):
     def __repr__(self) -> str:
         # the renderer's version: another renderer makes other rooms from the same seeds
         textures = f", random_textures={self.random_textures:g}" if self.random_textures else ""
+        textures += f", photo_light={self.photo_light:g}"
         return (f"SyntheticRooms(length={self.length}, size={self.size}, seed_base={self.seed_base}, "
                 f"renderer={RENDERER_VERSION}{textures})")
 
 
-def heldout_rooms(length: int = 64, size=(240, 320), transform=None, raw_depth: bool = False) -> SyntheticRooms:
+def heldout_rooms(length: int = 64, size=(240, 320), transform=None, raw_depth: bool = False,
+                  photo_light: float | None = None) -> SyntheticRooms:
     """The fixed held-out rooms every lesson evaluates on: item i is scene seed 10**9 + i.
 
     Training sets (`SyntheticRooms(seed=...)`) only use seeds below 10**9, so they never overlap.
+    photo_light: as in `SyntheticRooms` (default `PHOTO_LIGHT`; 0 gives renderer version 1's rooms).
     """
-    return SyntheticRooms(length, size, transform=transform, raw_depth=raw_depth, seed_base=HELDOUT_SEED_BASE)
+    return SyntheticRooms(length, size, transform=transform, raw_depth=raw_depth, seed_base=HELDOUT_SEED_BASE,
+                          photo_light=photo_light)
 
 
 # ----------------------------------------------------------------------------------------------
