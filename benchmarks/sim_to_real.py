@@ -1,16 +1,18 @@
 """Sim-to-real: train the course's CPU recipe on synthetic rooms only, then measure it on real NYU frames.
 
-    COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py              # the default augmentation
+    COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py              # the default rooms and augmentation
     COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py --zoom 1.25  # with random zooms of 1-1.25x
     COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py --camera-effects 0.5   # blur, noise, JPEG
     COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py --jitter 0.5  # stronger colour jitter
     COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py --random-textures 0.5  # domain randomisation
+    COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py --photo-light 0  # flat light, as before
 
 The recipe is `course_lib.runs.cpu_recipe()` (printed first; about 7 minutes on 2 CPU cores): a
 16-channel U-Net at 96x128, 1000 synthetic rooms, log-RMSE, 1200 steps of batch 8. The trained model
 lands in runs/sim_to_real_<tag>/ and is loaded on a re-run of the same recipe. Then it prints
 
-- the synthetic held-out figure (the 64 `heldout_rooms` at 96x128, no crop), so that both sides are seen;
+- the synthetic held-out figure (the 64 `heldout_rooms` at 96x128, no crop), so that both sides are seen,
+  on the default rooms and on the same rooms lit flat (photo_light=0, as renderer version 1 drew them);
 - for each real frame with depth in $COURSE_REALDATA: delta1, abs_rel, the median-scaled delta1 (the
   shape alone) and median(gt)/median(pred) (> 1: the room predicted too near), through the path of
   `python -m course_lib predict` (the photo resized to the training focal length), with raw Kinect
@@ -40,6 +42,7 @@ def main(argv=None) -> int:
 
     from course_lib.data import SyntheticRooms, heldout_rooms, make_dataset, train_transforms
     from course_lib.data.cached import CachedSamples
+    from course_lib.data.synthetic import PHOTO_LIGHT
     from course_lib.evaluate import EvalProtocol, evaluate, evaluate_frames
     from course_lib.models import build_model
     from course_lib.predict import predict_photo
@@ -54,6 +57,9 @@ def main(argv=None) -> int:
                         help="brightness, contrast and saturation jitter of the training augmentation (default: the preset's)")
     parser.add_argument("--random-textures", type=float, default=0.0,
                         help="train on rooms whose surfaces get random textures with this probability (default 0)")
+    parser.add_argument("--photo-light", type=float, default=PHOTO_LIGHT,
+                        help=f"the share of training rooms lit and tone-mapped like photos (default {PHOTO_LIGHT:g}, "
+                             "the library's; 0: every room flat, as renderer version 1 drew them)")
     parser.add_argument("--steps", type=int, default=None, help="override the recipe's steps (a shorter check)")
     parser.add_argument("--realdata", default=None, help="folder of real samples (default: $COURSE_REALDATA)")
     parser.add_argument("--out", default=str(ROOT / "build" / "sim_to_real"), help="where the pictures go")
@@ -68,22 +74,25 @@ def main(argv=None) -> int:
     size = recipe.image_size
     tag = f"zoom{args.zoom:g}" + (f"_camera{args.camera_effects:g}" if args.camera_effects else "") + \
         (f"_jitter{args.jitter:g}" if args.jitter is not None else "") + \
-        (f"_textures{args.random_textures:g}" if args.random_textures else "") + (f"_{args.steps}steps" if args.steps else "")
+        (f"_textures{args.random_textures:g}" if args.random_textures else "") + \
+        (f"_light{args.photo_light:g}" if args.photo_light != PHOTO_LIGHT else "") + (f"_{args.steps}steps" if args.steps else "")
     augmentation = train_transforms(size, scale=(1.0, args.zoom), camera_effects=args.camera_effects,
                                     **({"jitter": args.jitter} if args.jitter is not None else {}))
     print(f"recipe: {recipe}; training augmentation {augmentation}")
 
     train = CachedSamples(SyntheticRooms(recipe.train_rooms, size, transform=augmentation,
-                                         random_textures=args.random_textures))
+                                         random_textures=args.random_textures, photo_light=args.photo_light))
     val = CachedSamples(make_dataset("synthetic", "val", size, length=32))
     run = train_or_load(f"sim_to_real_{tag}", lambda: build_model("unet", base_channels=recipe.base_channels),
                         train, val, recipe.loss, recipe.config)
     model = run.model
     print(f"{'trained' if run.trained else 'loaded'}: {run.out_dir} ({run.seconds:.0f} s of training)")
 
-    synthetic = evaluate(model, heldout_rooms(64, size), EvalProtocol(crop=None), progress=False).summary
-    print(f"synthetic held-out (64 rooms, {size[0]}x{size[1]}, no crop): delta1 {synthetic['d1']:.3f}, "
-          f"abs_rel {synthetic['abs_rel']:.3f}, rmse {synthetic['rmse']:.3f} m")
+    for light, rooms in ((f"photo_light={PHOTO_LIGHT:g}, the default", None), ("photo_light=0, flat", 0.0)):
+        synthetic = evaluate(model, heldout_rooms(64, size, photo_light=rooms), EvalProtocol(crop=None),
+                             progress=False).summary
+        print(f"synthetic held-out (64 rooms, {light}, {size[0]}x{size[1]}, no crop): delta1 {synthetic['d1']:.3f}, "
+              f"abs_rel {synthetic['abs_rel']:.3f}, rmse {synthetic['rmse']:.3f} m")
 
     rows = evaluate_frames(model, frames)
     print(f"real frames at the training focal length ({model.camera.describe()}); raw Kinect depth, eigen crop:")
