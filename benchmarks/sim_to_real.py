@@ -1,6 +1,6 @@
 """Sim-to-real: train the course's CPU recipe on synthetic rooms only, then measure it on real NYU frames.
 
-    COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py              # the default rooms and augmentation
+    COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py    # the default rooms and augmentation
     COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py --zoom 1.25  # with random zooms of 1-1.25x
     COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py --camera-effects 0.5   # blur, noise, JPEG
     COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py --jitter 0.5  # stronger colour jitter
@@ -75,7 +75,8 @@ def main(argv=None) -> int:
     tag = f"zoom{args.zoom:g}" + (f"_camera{args.camera_effects:g}" if args.camera_effects else "") + \
         (f"_jitter{args.jitter:g}" if args.jitter is not None else "") + \
         (f"_textures{args.random_textures:g}" if args.random_textures else "") + \
-        (f"_light{args.photo_light:g}" if args.photo_light != PHOTO_LIGHT else "") + (f"_{args.steps}steps" if args.steps else "")
+        (f"_light{args.photo_light:g}" if args.photo_light != PHOTO_LIGHT else "") + \
+        (f"_{args.steps}steps" if args.steps else "")
     augmentation = train_transforms(size, scale=(1.0, args.zoom), camera_effects=args.camera_effects,
                                     **({"jitter": args.jitter} if args.jitter is not None else {}))
     print(f"recipe: {recipe}; training augmentation {augmentation}")

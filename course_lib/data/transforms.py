@@ -461,7 +461,8 @@ def train_transforms(size=(240, 320), scale: tuple[float, float] = (1.0, 1.0), f
     No zoom by default (`scale=(1.0, 1.0)`): the network never sees `K`, so a zoomed image with its depth
     unchanged is a different camera whose labels contradict the training camera's. On synthetic rooms a
     zoom of 1-1.25x cost a 16-channel U-Net 0.10 of held-out delta1 (0.72 instead of 0.82, lesson 03's
-    recipe, on the flat-lit rooms of renderer 1). Pass `scale=(1.0, 1.25)` to zoom, e.g. for relative (median-scaled) depth.
+    recipe, on the flat-lit rooms of renderer 1). Pass `scale=(1.0, 1.25)` to zoom, e.g. for relative
+    (median-scaled) depth.
     camera_effects: the probability of each of `CameraEffects`' blur, noise and JPEG (default 0: off).
     """
     steps = [RandomScaleCrop(size, scale), RandomHorizontalFlip(flip), ColorJitter(jitter, jitter, jitter)]
