@@ -42,7 +42,7 @@ def main(argv=None) -> int:
 
     from course_lib.data import SyntheticRooms, heldout_rooms, make_dataset, train_transforms
     from course_lib.data.cached import CachedSamples
-    from course_lib.data.synthetic import PHOTO_LIGHT
+    from course_lib.data.synthetic import PHOTO_LIGHT, PHOTO_SURFACES
     from course_lib.evaluate import EvalProtocol, evaluate, evaluate_frames
     from course_lib.models import build_model
     from course_lib.predict import predict_photo
@@ -60,6 +60,9 @@ def main(argv=None) -> int:
     parser.add_argument("--photo-light", type=float, default=PHOTO_LIGHT,
                         help=f"the share of training rooms lit and tone-mapped like photos (default {PHOTO_LIGHT:g}, "
                              "the library's; 0: every room flat, as renderer version 1 drew them)")
+    parser.add_argument("--surfaces", type=float, default=PHOTO_SURFACES,
+                        help=f"the share of training rooms with busy, darker walls and floors (brick, concrete, "
+                             f"wooden panels; `photo_surfaces`; default {PHOTO_SURFACES:g}, the library's)")
     parser.add_argument("--steps", type=int, default=None, help="override the recipe's steps (a shorter check)")
     parser.add_argument("--realdata", default=None, help="folder of real samples (default: $COURSE_REALDATA)")
     parser.add_argument("--out", default=str(ROOT / "build" / "sim_to_real"), help="where the pictures go")
@@ -76,13 +79,15 @@ def main(argv=None) -> int:
         (f"_jitter{args.jitter:g}" if args.jitter is not None else "") + \
         (f"_textures{args.random_textures:g}" if args.random_textures else "") + \
         (f"_light{args.photo_light:g}" if args.photo_light != PHOTO_LIGHT else "") + \
+        (f"_surfaces{args.surfaces:g}" if args.surfaces != PHOTO_SURFACES else "") + \
         (f"_{args.steps}steps" if args.steps else "")
     augmentation = train_transforms(size, scale=(1.0, args.zoom), camera_effects=args.camera_effects,
                                     **({"jitter": args.jitter} if args.jitter is not None else {}))
     print(f"recipe: {recipe}; training augmentation {augmentation}")
 
     train = CachedSamples(SyntheticRooms(recipe.train_rooms, size, transform=augmentation,
-                                         random_textures=args.random_textures, photo_light=args.photo_light))
+                                         random_textures=args.random_textures, photo_light=args.photo_light,
+                                         surfaces=args.surfaces))
     val = CachedSamples(make_dataset("synthetic", "val", size, length=32))
     run = train_or_load(f"sim_to_real_{tag}", lambda: build_model("unet", base_channels=recipe.base_channels),
                         train, val, recipe.loss, recipe.config)

@@ -3,8 +3,9 @@
     from course_lib.data import make_dataset, make_loaders, heldout_rooms
     train_ds = make_dataset("synthetic", "train", size=(240, 320))
 
-Modules: `synthetic` (procedural rooms with exact depth), `pack` (the HDF5 depth pack), `datasets`
-(Datasets and loaders), `transforms` (paired RGB + depth transforms). Introduced in lessons 01 and 02.
+Modules: `synthetic` (procedural rooms with exact depth; a package, one file per stage of the renderer),
+`pack` (the HDF5 depth pack), `datasets` (Datasets and loaders), `transforms` (paired RGB + depth
+transforms). Introduced in lessons 01 and 02.
 """
 from .datasets import (
     HELDOUT_SEED_BASE, DepthDataset, FolderPairs, PackDataset, SyntheticRooms, default_num_workers,

@@ -28,7 +28,7 @@ from ..geometry import nyu_intrinsics
 from .files import match_pairs
 from .files import read_depth_png as decode_depth
 from .files import read_rgb as decode_rgb
-from .synthetic import HELDOUT_SEED_BASE, PHOTO_LIGHT, RENDERER_VERSION
+from .synthetic import HELDOUT_SEED_BASE, PHOTO_LIGHT, PHOTO_SURFACES, RENDERER_VERSION
 from .transforms import eval_transforms, to_item, train_transforms
 
 SEED_STRIDE = 1_000_003            # training seed s renders scenes s * SEED_STRIDE + i
@@ -74,10 +74,12 @@ class SyntheticRooms(DepthDataset):
     """
 
     def __init__(self, length: int, size=(240, 320), seed: int = 0, transform=None, raw_depth: bool = False,
-                 *, seed_base: int | None = None, random_textures: float = 0.0, photo_light: float | None = None):
+                 *, seed_base: int | None = None, random_textures: float = 0.0, photo_light: float | None = None,
+                 surfaces: float | None = None):
         self.length, self.size = int(length), (int(size[0]), int(size[1]))
         self.random_textures = float(random_textures)
         self.photo_light = PHOTO_LIGHT if photo_light is None else float(photo_light)
+        self.surfaces = PHOTO_SURFACES if surfaces is None else float(surfaces)
         self.transform, self.raw_depth = transform, raw_depth
         if seed_base is None:
             if seed < 0:
@@ -100,7 +102,8 @@ class SyntheticRooms(DepthDataset):
 
         h, w = self.size
         room = render_room(self.scene_seed(index), height=h, width=w, raw_depth=self.raw_depth,
-                           random_textures=self.random_textures, photo_light=self.photo_light)
+                           random_textures=self.random_textures, photo_light=self.photo_light,
+                           surfaces=self.surfaces)
         sample = {"rgb": room["rgb"], "depth": room["depth"].astype(np.float32, copy=False), "K": room["K"]}
         if self.raw_depth:
             sample["raw_depth"] = room["raw_depth"].astype(np.float32, copy=False)
@@ -110,6 +113,8 @@ class SyntheticRooms(DepthDataset):
         # the renderer's version: another renderer makes other rooms from the same seeds
         textures = f", random_textures={self.random_textures:g}" if self.random_textures else ""
         textures += f", photo_light={self.photo_light:g}"
+        if self.surfaces:
+            textures += f", surfaces={self.surfaces:g}"
         return (f"SyntheticRooms(length={self.length}, size={self.size}, seed_base={self.seed_base}, "
                 f"renderer={RENDERER_VERSION}{textures})")
 
