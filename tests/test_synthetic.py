@@ -2,7 +2,9 @@
 import numpy as np
 import pytest
 
-from course_lib.data.synthetic import MAX_DEPTH_M, PHOTO_LIGHT, render_room, render_scene, sample_scene
+from course_lib.data.synthetic import (MAX_DEPTH_M, PHOTO_LIGHT, PHOTO_SURFACES, Material, photo_surfaces, render_room,
+                                      render_scene, sample_scene)
+from course_lib.data.synthetic.textures import _albedo as albedo
 from course_lib.geometry import backproject, normals_from_depth, nyu_intrinsics
 
 
@@ -192,3 +194,22 @@ def test_photo_lighting_darkens_and_steepens_the_image_only_and_is_a_function_of
     lit_by_default = [not np.array_equal(render_room(s, 60, 80)["rgb"], render_room(s, 60, 80, photo_light=0)["rgb"])
                       for s in range(10)]
     assert 0 < sum(lit_by_default) < 10     # a probability per room (PHOTO_LIGHT), not all or nothing
+
+
+def test_photo_surfaces_change_walls_and_floor_only_and_are_a_function_of_the_seed():
+    plain = render_room(7, 60, 80, raw_depth=True, return_scene=True, surfaces=0.0)
+    rough = render_room(7, 60, 80, raw_depth=True, return_scene=True, surfaces=1.0)
+    for key in ("depth", "normals", "K"):
+        np.testing.assert_array_equal(rough[key], plain[key])
+    np.testing.assert_array_equal(rough["rgb"], render_room(7, 60, 80, surfaces=1.0)["rgb"])
+    assert rough["scene"].primitives == plain["scene"].primitives                  # furniture untouched
+    assert rough["scene"].face_materials[1] == plain["scene"].face_materials[1]    # and the ceiling
+    kinds = {m.kind for s in range(12) for m in photo_surfaces(sample_scene(s, surfaces=0), 1.0).face_materials[2:]}
+    assert {"brick", "wood"} <= kinds and "paint" not in kinds and "stripes" not in kinds
+    # brick: mortar lines make a wall busier than paint of the same colour
+    paint, brick = Material("paint", (0.6, 0.3, 0.2), (0.6, 0.3, 0.2), 1.0), \
+        Material("brick", (0.6, 0.3, 0.2), (0.6, 0.6, 0.6), 0.22, period_m=0.075)
+    s, t = (a.ravel().astype(np.float32) for a in np.meshgrid(np.linspace(0, 2, 200), np.linspace(0, 2, 200)))
+    assert albedo(brick, s, t).std(axis=1).mean() > 3 * albedo(paint, s, t).std(axis=1).mean()
+    changed = [sample_scene(s).face_materials != sample_scene(s, surfaces=0).face_materials for s in range(12)]
+    assert PHOTO_SURFACES == 0.5 and 0 < sum(changed) < 12    # a probability per room, not all or nothing

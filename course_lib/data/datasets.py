@@ -70,7 +70,9 @@ class SyntheticRooms(DepthDataset):
     random_textures: the probability that a surface gets a random texture (domain randomisation, see
     `course_lib.data.synthetic.randomize_textures`); default 0, the rooms as sampled. photo_light: the
     probability that a room is lit and tone-mapped like a photo (`course_lib.data.synthetic.photo_lighting`;
-    default `PHOTO_LIGHT`, 0.8).
+    default `PHOTO_LIGHT`, 0.8). surfaces: the probability that a room gets busy, darker walls and floor
+    (brick, concrete blocks, wooden panels; `course_lib.data.synthetic.photo_surfaces`; default
+    `PHOTO_SURFACES`).
     """
 
     def __init__(self, length: int, size=(240, 320), seed: int = 0, transform=None, raw_depth: bool = False,
@@ -120,14 +122,15 @@ class SyntheticRooms(DepthDataset):
 
 
 def heldout_rooms(length: int = 64, size=(240, 320), transform=None, raw_depth: bool = False,
-                  photo_light: float | None = None) -> SyntheticRooms:
+                  photo_light: float | None = None, surfaces: float | None = None) -> SyntheticRooms:
     """The fixed held-out rooms every lesson evaluates on: item i is scene seed 10**9 + i.
 
     Training sets (`SyntheticRooms(seed=...)`) only use seeds below 10**9, so they never overlap.
-    photo_light: as in `SyntheticRooms` (default `PHOTO_LIGHT`; 0 gives renderer version 1's rooms).
+    photo_light, surfaces: as in `SyntheticRooms` (defaults `PHOTO_LIGHT` and `PHOTO_SURFACES`;
+    `photo_light=0, surfaces=0` gives renderer version 1's rooms).
     """
     return SyntheticRooms(length, size, transform=transform, raw_depth=raw_depth, seed_base=HELDOUT_SEED_BASE,
-                          photo_light=photo_light)
+                          photo_light=photo_light, surfaces=surfaces)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -20,14 +20,16 @@ How a frame is made (`render_room(seed)` = `render_scene(sample_scene(seed), hei
    Normals come analytically from the winning primitive (box face, cylinder side or cap, sphere).
 3. **Appearance**, computed once per pixel for the winning primitive only: procedural textures
    defined on the surfaces in metres (wood planks, tiles, paint, wallpaper stripes, fabric, book
-   spines), each with a random scale, so texture shrinks with distance as in a photograph but its
+   spines, brick), each with a random scale, so texture shrinks with distance as in a photograph but its
    size alone does not give the depth away; Lambertian shading from the lamp plus ambient light,
    darkening near the room's edges and under furniture (a cheap stand-in for ambient occlusion and
    contact shadows), a highlight on glossy materials, vignetting, exposure, Gaussian sensor noise.
    Most rooms (`PHOTO_LIGHT`, 80 %) are lit and tone-mapped like photos (`photo_lighting`): deep
    shadows away from the lamp, exposure that varies by frame, a steep tone curve that clips shadows
-   and highlights. Without it the renders are brighter and flatter than any photo, and a network
-   trained on them reads real photos as near.
+   and highlights. Half the rooms (`PHOTO_SURFACES`) get the busy, often dark walls and floors of real
+   rooms (`photo_surfaces`: brick, concrete blocks, wooden panels, stained concrete). Without these
+   the renders are brighter, flatter and plainer than any photo, all their detail is furniture near the
+   camera, and a network trained on them reads real photos as near.
 4. **Raw depth** (optional, `raw_depth=True`): the exact depth as a Kinect would deliver it: holes
    (0) at depth discontinuities, beyond a per-scene range, on dark, glossy or glass surfaces and at
    grazing angles, and the remaining values quantised like the Kinect's disparity (an error of about

@@ -18,7 +18,7 @@ from .raycast import _cast
 from .sampling import sample_scene
 from .scene import _F32, PHOTO_LIGHT, PHOTO_SURFACES, RoomScene
 from .shading import _floor_shadows, _occlusion, _surface
-from .variations import photo_surfaces, randomize_textures
+from .variations import randomize_textures
 
 
 def render_scene(scene: RoomScene, height: int = 240, width: int = 320, raw_depth: bool = False) -> dict:
@@ -106,9 +106,11 @@ def render_room(seed: int, height: int = 240, width: int = 320, raw_depth: bool 
     also "scene", the RoomScene it was rendered from. random_textures: the probability that a surface
     gets a random texture (`randomize_textures`; default 0: the room as sampled). photo_light: the
     probability that the room is lit and tone-mapped like a photo (`photo_lighting`; default
-    `PHOTO_LIGHT`, 0.8; 0 renders every room flat, as renderer version 1 did). Introduced in lesson 01.
+    `PHOTO_LIGHT`, 0.8). surfaces: the probability that its walls and floor are busy and darker
+    (`photo_surfaces`; default `PHOTO_SURFACES`, 0.5). `photo_light=0, surfaces=0` renders the rooms of
+    renderer version 1, `surfaces=0` those of version 2. Introduced in lesson 01.
     """
-    scene = randomize_textures(photo_surfaces(sample_scene(seed, photo_light), surfaces), random_textures)
+    scene = randomize_textures(sample_scene(seed, photo_light, surfaces), random_textures)
     out = render_scene(scene, height, width, raw_depth=raw_depth)
     if return_scene:
         out["scene"] = scene

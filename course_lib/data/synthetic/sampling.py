@@ -6,7 +6,8 @@ looking into it with a random yaw, a pitch of -25..+5 degrees and a small roll; 
 standing on the floor or against the walls, preferably where the camera looks; flat pictures, doors,
 windows and rugs painted on walls and floor (texture that is *not* geometry: a network must not read
 depth edges off colour edges); a ceiling lamp; a material per surface. Last, the room is lit like a
-photo with probability `photo_light` (`photo_lighting`, variations.py).
+photo with probability `photo_light` (`photo_lighting`) and given busy walls and floor with probability
+`surfaces` (`photo_surfaces`; both in variations.py).
 
 Depth is within about 0.5-10 m (NYU's range): the camera keeps 0.7 m from walls and objects, and a room
 is shrunk until its farthest corner is closer than `MAX_DEPTH_M` along the optical axis.
@@ -18,8 +19,8 @@ import math
 import numpy as np
 
 from .furniture import _FABRICS, _FREE_OBJECTS, _FURNITURE, _WALL_OBJECTS, _jitter, _material, _pick, _place
-from .scene import MAX_DEPTH_M, PHOTO_LIGHT, Camera, Decal, Material, RoomScene
-from .variations import photo_lighting
+from .scene import MAX_DEPTH_M, PHOTO_LIGHT, PHOTO_SURFACES, Camera, Decal, Material, RoomScene
+from .variations import photo_lighting, photo_surfaces
 
 
 def _choose(rng, options):
@@ -51,11 +52,12 @@ def _camera_z_of_room_corners(size, camera) -> float:
     return float(((corners - np.asarray(camera.position_m)) @ forward).max())
 
 
-def sample_scene(seed: int, photo_light: float = PHOTO_LIGHT) -> RoomScene:
+def sample_scene(seed: int, photo_light: float = PHOTO_LIGHT, surfaces: float = PHOTO_SURFACES) -> RoomScene:
     """The random room for `seed` (an int >= 0): size, camera, furniture, decals, materials, light.
 
-    photo_light: the probability that the room is lit like a photo (`photo_lighting`); the geometry does
-    not depend on it."""
+    photo_light: the probability that the room is lit like a photo (`photo_lighting`); surfaces: the
+    probability that its walls and floor are busy and darker (`photo_surfaces`). The geometry depends on
+    neither."""
     rng = np.random.default_rng(seed)
     lx, lz = rng.uniform(2.0, 8.0), rng.uniform(2.0, 8.0)
     if max(lx, lz) < 3.0:   # very small rooms are rare
@@ -203,8 +205,9 @@ def sample_scene(seed: int, photo_light: float = PHOTO_LIGHT) -> RoomScene:
     # the lamp hangs from the ceiling, away from the walls (a lamp close to a wall washes it out)
     light = (float(np.clip(rng.uniform(0.3, 0.7) * lx, min(0.9, lx / 2), max(lx - 0.9, lx / 2))), float(ly - 0.2),
              float(np.clip(rng.uniform(0.3, 0.7) * lz, min(0.9, lz / 2), max(lz - 0.9, lz / 2))))
-    return photo_lighting(RoomScene(
+    scene = photo_lighting(RoomScene(
         seed=int(seed), size_m=size, camera=camera, face_materials=face_materials, primitives=primitives,
         decals=decals, light_m=light, light_power=float(rng.uniform(2.0, 5.0)), ambient=float(rng.uniform(0.2, 0.45)),
         exposure=float(rng.uniform(0.8, 1.25)), white_balance=_jitter(rng, (1.0, 0.97, 0.92), 0.05),
         noise_std=float(rng.uniform(0.004, 0.02)), kinect_range_m=float(rng.uniform(6.0, 9.5))), photo_light)
+    return photo_surfaces(scene, surfaces)
