@@ -3,16 +3,18 @@
     COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py    # the default rooms and augmentation
     COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py --zoom 1.25  # with random zooms of 1-1.25x
     COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py --camera-effects 0.5   # blur, noise, JPEG
-    COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py --jitter 0.5  # stronger colour jitter
+    COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py --jitter 0.2  # weaker jitter (default 0.5)
     COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py --random-textures 0.5  # domain randomisation
     COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py --photo-light 0  # flat light, as before
+    COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py --surfaces 0  # plain walls and floors
 
 The recipe is `course_lib.runs.cpu_recipe()` (printed first; about 7 minutes on 2 CPU cores): a
 16-channel U-Net at 96x128, 1000 synthetic rooms, log-RMSE, 1200 steps of batch 8. The trained model
 lands in runs/sim_to_real_<tag>/ and is loaded on a re-run of the same recipe. Then it prints
 
 - the synthetic held-out figure (the 64 `heldout_rooms` at 96x128, no crop), so that both sides are seen,
-  on the default rooms and on the same rooms lit flat (photo_light=0, as renderer version 1 drew them);
+  on the default rooms, on the same rooms with plain walls and floors (surfaces=0), and lit flat as
+  well (photo_light=0, surfaces=0: renderer version 1's rooms);
 - for each real frame with depth in $COURSE_REALDATA: delta1, abs_rel, the median-scaled delta1 (the
   shape alone) and median(gt)/median(pred) (> 1: the room predicted too near), through the path of
   `python -m course_lib predict` (the photo resized to the training focal length), with raw Kinect
@@ -94,8 +96,10 @@ def main(argv=None) -> int:
     model = run.model
     print(f"{'trained' if run.trained else 'loaded'}: {run.out_dir} ({run.seconds:.0f} s of training)")
 
-    for light, rooms in ((f"photo_light={PHOTO_LIGHT:g}, the default", None), ("photo_light=0, flat", 0.0)):
-        synthetic = evaluate(model, heldout_rooms(64, size, photo_light=rooms), EvalProtocol(crop=None),
+    for light, rooms in ((f"the default: photo_light={PHOTO_LIGHT:g}, surfaces={PHOTO_SURFACES:g}", {}),
+                         ("plain walls: surfaces=0", {"surfaces": 0.0}),
+                         ("flat: photo_light=0, surfaces=0", {"photo_light": 0.0, "surfaces": 0.0})):
+        synthetic = evaluate(model, heldout_rooms(64, size, **rooms), EvalProtocol(crop=None),
                              progress=False).summary
         print(f"synthetic held-out (64 rooms, {light}, {size[0]}x{size[1]}, no crop): delta1 {synthetic['d1']:.3f}, "
               f"abs_rel {synthetic['abs_rel']:.3f}, rmse {synthetic['rmse']:.3f} m")
