@@ -38,3 +38,14 @@ def test_another_renderer_is_another_recipe(monkeypatch):
     before = recipe_of(model, SyntheticRooms(4, (32, 40)), None, loss, config)
     monkeypatch.setattr(datasets, "RENDERER_VERSION", datasets.RENDERER_VERSION + 1)
     assert recipe_of(model, SyntheticRooms(4, (32, 40)), None, loss, config) != before
+
+
+def test_the_rooms_look_is_part_of_the_recipe():
+    model, loss, config = build_model("unet", base_channels=4, depth=2), build_loss("l1"), TrainConfig(steps=5)
+
+    def recipe(**look):
+        return recipe_of(model, SyntheticRooms(4, (32, 40), **look), None, loss, config)["train_data"]
+
+    default, plain, flat = recipe(), recipe(surfaces=0), recipe(photo_light=0, surfaces=0)
+    assert len({default, plain, flat}) == 3 and "surfaces=0.5" in default
+    assert recipe(surfaces=0.5) == default    # the default, spelt out, is the same recipe
