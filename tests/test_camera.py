@@ -17,7 +17,8 @@ from course_lib.geometry import nyu_intrinsics
 from course_lib.models import build_model
 from course_lib.predict import predict_depth
 
-TRAIN_SIZE = (48, 64)             # tests/conftest.py: small_trained_checkpoint
+TRAIN_SIZE = (48, 64)             # tests/conftest.py: small_trained_checkpoint, trained on FLAT_ROOMS
+FLAT_ROOMS = {"photo_light": 0.0, "surfaces": 0.0}
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +42,8 @@ def test_two_views_of_one_room_agree_only_at_the_training_focal_length(trained):
     def disagreement(native: bool) -> float:
         errors = []
         for i in range(6):
-            small = render_room(HELDOUT_SEED_BASE + i, 48, 64)
-            big = render_room(HELDOUT_SEED_BASE + i, 96, 128)
+            small = render_room(HELDOUT_SEED_BASE + i, 48, 64, **FLAT_ROOMS)
+            big = render_room(HELDOUT_SEED_BASE + i, 96, 128, **FLAT_ROOMS)
             d_small = predict_depth(model, small["rgb"], small["K"], native_size=native)
             d_big = predict_depth(model, big["rgb"], big["K"], native_size=native)
             d_small = upsample_depth(torch.from_numpy(d_small)[None, None], (96, 128))[0, 0].numpy()
@@ -56,7 +57,7 @@ def test_two_views_of_one_room_agree_only_at_the_training_focal_length(trained):
 
 def test_evaluate_runs_at_the_training_focal_length_and_reports_sizes(trained):
     model = load_model(trained)
-    rooms = heldout_rooms(4, size=(96, 128))
+    rooms = heldout_rooms(4, size=(96, 128), **FLAT_ROOMS)
     right = evaluate(model, rooms, EvalProtocol(crop=None), progress=False)
     native = evaluate(model, rooms, EvalProtocol(crop=None), progress=False, camera=None)
     assert right.run_size == TRAIN_SIZE and right.gt_size == (96, 128)
