@@ -21,8 +21,8 @@ SIZE = (40, 56)
 @pytest.fixture(scope="module")
 def rooms():
     # Flat-lit rooms with plain walls (renderer 1's): the loop is under test here, and 60 steps of a tiny
-    # U-Net learn them clearly; on the default rooms, most of them lit like photos and half of them with
-    # busy walls, the same 60 steps barely move abs_rel.
+    # U-Net learn them clearly; on the default rooms, most of them lit like photos, the same 60 steps
+    # barely move abs_rel.
     return (CachedSamples(SyntheticRooms(48, size=SIZE, seed=3, photo_light=0, surfaces=0)),
             CachedSamples(heldout_rooms(8, size=SIZE, photo_light=0, surfaces=0)))
 

@@ -26,10 +26,10 @@ How a frame is made (`render_room(seed)` = `render_scene(sample_scene(seed), hei
    contact shadows), a highlight on glossy materials, vignetting, exposure, Gaussian sensor noise.
    Most rooms (`PHOTO_LIGHT`, 80 %) are lit and tone-mapped like photos (`photo_lighting`): deep
    shadows away from the lamp, exposure that varies by frame, a steep tone curve that clips shadows
-   and highlights. Half the rooms (`PHOTO_SURFACES`) get the busy, often dark walls and floors of real
-   rooms (`photo_surfaces`: brick, concrete blocks, wooden panels, stained concrete). Without these
-   the renders are brighter, flatter and plainer than any photo, all their detail is furniture near the
-   camera, and a network trained on them reads real photos as near.
+   and highlights. Without it the renders are brighter and flatter than any photo, and a network
+   trained on them reads real photos as near. On request (`surfaces=`, off by default) rooms get the
+   busy, often dark walls and floors of real rooms (`photo_surfaces`: brick, concrete blocks, wooden
+   panels, stained concrete).
 4. **Raw depth** (optional, `raw_depth=True`): the exact depth as a Kinect would deliver it: holes
    (0) at depth discontinuities, beyond a per-scene range, on dark, glossy or glass surfaces and at
    grazing angles, and the remaining values quantised like the Kinect's disparity (an error of about

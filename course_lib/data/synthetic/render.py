@@ -107,8 +107,8 @@ def render_room(seed: int, height: int = 240, width: int = 320, raw_depth: bool 
     gets a random texture (`randomize_textures`; default 0: the room as sampled). photo_light: the
     probability that the room is lit and tone-mapped like a photo (`photo_lighting`; default
     `PHOTO_LIGHT`, 0.8). surfaces: the probability that its walls and floor are busy and darker
-    (`photo_surfaces`; default `PHOTO_SURFACES`, 0.5). `photo_light=0, surfaces=0` renders the rooms of
-    renderer version 1, `surfaces=0` those of version 2. Introduced in lesson 01.
+    (`photo_surfaces`; default `PHOTO_SURFACES`, 0: off). `photo_light=0` renders the rooms of renderer
+    version 1. Introduced in lesson 01.
     """
     scene = randomize_textures(sample_scene(seed, photo_light, surfaces), random_textures)
     out = render_scene(scene, height, width, raw_depth=raw_depth)

@@ -18,9 +18,9 @@ import numpy as np
 MIN_DEPTH_M = 0.5   # nearest surface the scene sampler allows (metres, approximately)
 MAX_DEPTH_M = 10.0  # farthest depth a frame can contain (metres, guaranteed)
 HELDOUT_SEED_BASE = 10**9  # seeds from here on are the course's held-out rooms: never train on them
-RENDERER_VERSION = 3  # raise it whenever a change moves any pixel: saved runs are matched against it
+RENDERER_VERSION = 2  # raise it whenever a change moves any pixel: saved runs are matched against it
 PHOTO_LIGHT = 0.8  # the share of rooms lit like photos (photo_lighting); 0 gives renderer version 1's frames
-PHOTO_SURFACES = 0.5  # the share of rooms with busy, darker walls and floors (photo_surfaces); 0: renderer 2's
+PHOTO_SURFACES = 0.0  # the share of rooms with busy walls and floors (photo_surfaces): off, see benchmarks/RESULTS.md
 KINECT_FOCAL_BASELINE = 580.0 * 0.075  # focal length (px) x baseline (m) of the Kinect's IR pair
 
 # Room faces come first in the primitive-id map; objects are numbered from NUM_FACES on.
