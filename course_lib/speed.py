@@ -11,6 +11,7 @@ same step for the course's full-size models, each in its own process.
 """
 from __future__ import annotations
 
+import statistics
 import time
 from typing import Callable
 
@@ -60,6 +61,8 @@ def time_train_steps(build: Callable[[], torch.nn.Module], size: tuple[int, int]
 
     amp: "off" | "bf16" | "fp16" (as TrainConfig.amp; fp16 only on CUDA). The warm-up absorbs
     one-time costs (torch.compile compiles there; allocator caches fill), and `warmup_s` reports it.
+    Each step is timed on its own and the rate comes from the median step (`step_s`), so one step slowed
+    by another process on a shared machine does not move it; `step_times_s` lists them all.
     """
     from .environment import pick_device
     from .train import resolve_amp
@@ -87,11 +90,13 @@ def time_train_steps(build: Callable[[], torch.nn.Module], size: tuple[int, int]
         step()
     sync()
     warmup_s = time.perf_counter() - start
-    start = time.perf_counter()
+    times = []
     for _ in range(steps):
+        start = time.perf_counter()
         loss = step()
-    sync()
-    elapsed = time.perf_counter() - start
-    return {"images_per_s": batch_size * steps / elapsed, "step_s": elapsed / steps, "warmup_s": warmup_s,
+        sync()
+        times.append(time.perf_counter() - start)
+    step_s = statistics.median(times)
+    return {"images_per_s": batch_size / step_s, "step_s": step_s, "step_times_s": times, "warmup_s": warmup_s,
             "batch_size": batch_size, "size": f"{h}x{w}", "amp": amp, "channels_last": channels_last,
             "compile": compile, "device": str(dev), "loss": loss}

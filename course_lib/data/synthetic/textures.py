@@ -63,11 +63,6 @@ def _frac(x):
     return x - np.floor(x)
 
 
-def _planes(color, n):
-    """A constant colour as (3, n) float32 planes."""
-    return np.repeat(np.asarray(color, _F32)[:, None], n, axis=1)
-
-
 def _mix(c1, c2, w):
     """Blend two colours (3,) by weights w (N,) -> (3, N)."""
     c1, c2 = np.asarray(c1, _F32)[:, None], np.asarray(c2, _F32)[:, None]

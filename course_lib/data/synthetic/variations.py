@@ -7,8 +7,8 @@ only: the geometry, depth and normals stay as sampled.
   and tone-mapped like a photo: deep shadows away from the lamp, exposure that varies by frame, a steep
   tone curve that clips shadows and highlights. Without it the renders are brighter and flatter than any
   photo, and a network trained on them reads real photos as near.
-- `photo_surfaces` (`PHOTO_SURFACES` of the rooms; `render_room`'s `surfaces`): busy, darker walls and
-  floors (brick, concrete blocks, wooden panels, stained concrete).
+- `photo_surfaces` (off by default, `PHOTO_SURFACES`; `sample_scene`'s `surfaces`): busy, darker walls
+  and floors (brick, concrete blocks, wooden panels, stained concrete).
 - `randomize_textures` (`render_room`'s `random_textures`): domain randomisation, random blotches in
   place of the materials.
 """
