@@ -4,9 +4,10 @@
     python benchmarks/train_throughput.py --sizes 240x320 480x640 --batch-size 8 --steps 20   # on a GPU
 
 One training step = forward, masked L1 loss, backward, AdamW step (what course_lib.train.fit does per
-step, without data loading). Each (model, size, mode) runs in a fresh subprocess, so its peak memory
-is its own: on CUDA torch.cuda.max_memory_allocated, on the CPU the process's peak resident set
-minus the resident set before the model was built. The data loader's rate (SyntheticRooms rendered
+step, without data loading), timed by course_lib.speed.time_train_steps: the rate is that of the
+median step. Each (model, size, mode) runs in a fresh subprocess, so its peak memory is its own: on
+CUDA torch.cuda.max_memory_allocated, on the CPU the process's peak resident set minus the resident
+set before the model was built. The data loader's rate (SyntheticRooms rendered
 on the fly, 0 and 2 workers) is measured beside it. Lesson 11 (training at scale).
 """
 from __future__ import annotations
@@ -16,13 +17,8 @@ import json
 import os
 import subprocess
 import sys
-import time
 
-MODES = {
-    "fp32": {"amp": None, "channels_last": False, "compile": False},
-    "bf16+cl": {"amp": "bf16", "channels_last": True, "compile": False},
-    "bf16+cl+compile": {"amp": "bf16", "channels_last": True, "compile": True},
-}
+MODES = ("fp32", "bf16+cl", "bf16+cl+compile")   # course_lib.speed.SPEED_MODES, the ones compared here
 MODELS = {"unet": {"name": "unet"}, "resnet_unet": {"name": "resnet_unet", "encoder": "resnet50"}}
 
 
@@ -42,51 +38,20 @@ def _rss_now_mib() -> float:
 
 
 def measure_step(model_key: str, size, mode: str, batch_size: int, steps: int, warmup: int, device: str) -> dict:
-    """Images per second and peak memory of `steps` timed training steps after `warmup` untimed ones."""
-    import torch
-
-    from course_lib.environment import pick_device
+    """Images per second (median step) and peak memory of `steps` timed training steps after `warmup` untimed ones:
+    course_lib.speed.time_train_steps, the function lessons 06, 07, 09 and 11 time with."""
     from course_lib.models import build_model
-    from course_lib.speed import make_train_step
+    from course_lib.speed import SPEED_MODES, time_train_steps
 
-    dev = pick_device(device)
-    options = MODES[mode]
-    torch.manual_seed(0)
     base_mib = _rss_now_mib()
-    model = build_model(**MODELS[model_key]).to(dev)
-    h, w = size
-    images = torch.randn(batch_size, 3, h, w, device=dev)
-    depth = 1.0 + 4.0 * torch.rand(batch_size, 1, h, w, device=dev)
-    if options["channels_last"]:
-        model = model.to(memory_format=torch.channels_last)
-        images = images.contiguous(memory_format=torch.channels_last)
-    step = make_train_step(model, images, depth, torch.bfloat16 if options["amp"] == "bf16" else None,
-                           options["compile"])        # the step lesson 11 times: course_lib.speed
-
-    def sync():
-        if dev.type == "cuda":
-            torch.cuda.synchronize()
-
-    t0 = time.perf_counter()
-    for _ in range(warmup):
-        step()
-    sync()
-    warmup_s = time.perf_counter() - t0
-    if dev.type == "cuda":
-        torch.cuda.reset_peak_memory_stats()
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        step()
-    sync()
-    elapsed = time.perf_counter() - t0
-    if dev.type == "cuda":
-        peak_mib = torch.cuda.max_memory_allocated() / 2**20
-    else:
-        peak_mib = _rss_peak_mib() - base_mib
-    return {"model": model_key, "size": f"{h}x{w}", "mode": mode, "batch_size": batch_size,
-            "images_per_s": batch_size * steps / elapsed, "step_s": elapsed / steps, "warmup_s": warmup_s,
-            "peak_mib": peak_mib, "device": str(dev), "memory_kind": "cuda max allocated" if dev.type == "cuda"
-            else "RSS high-water minus RSS before the model"}
+    result = time_train_steps(lambda: build_model(**MODELS[model_key]), size, batch_size=batch_size, steps=steps,
+                              warmup=warmup, device=device, **SPEED_MODES[mode])
+    on_cuda = result["device"].startswith("cuda")
+    if not on_cuda:
+        result["peak_mib"] = _rss_peak_mib() - base_mib
+    result.update(model=model_key, mode=mode, memory_kind="cuda max allocated" if on_cuda
+                  else "RSS high-water minus RSS before the model")
+    return result
 
 
 def measure_loader(size, workers: int, items: int, batch_size: int) -> dict:

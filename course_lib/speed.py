@@ -62,7 +62,10 @@ def time_train_steps(build: Callable[[], torch.nn.Module], size: tuple[int, int]
     amp: "off" | "bf16" | "fp16" (as TrainConfig.amp; fp16 only on CUDA). The warm-up absorbs
     one-time costs (torch.compile compiles there; allocator caches fill), and `warmup_s` reports it.
     Each step is timed on its own and the rate comes from the median step (`step_s`), so one step slowed
-    by another process on a shared machine does not move it; `step_times_s` lists them all.
+    by another process on a shared machine does not move it; `step_times_s` lists them all. On CUDA,
+    `peak_mib` is the most memory the timed steps allocated (weights, gradients, optimizer state and
+    activations); on the CPU it is None (a process's resident-set peak is only meaningful in a process of
+    its own: benchmarks/train_throughput.py measures it that way).
     """
     from .environment import pick_device
     from .train import resolve_amp
@@ -90,6 +93,8 @@ def time_train_steps(build: Callable[[], torch.nn.Module], size: tuple[int, int]
         step()
     sync()
     warmup_s = time.perf_counter() - start
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(dev)
     times = []
     for _ in range(steps):
         start = time.perf_counter()
@@ -97,6 +102,8 @@ def time_train_steps(build: Callable[[], torch.nn.Module], size: tuple[int, int]
         sync()
         times.append(time.perf_counter() - start)
     step_s = statistics.median(times)
+    peak_mib = torch.cuda.max_memory_allocated(dev) / 2**20 if dev.type == "cuda" else None
     return {"images_per_s": batch_size / step_s, "step_s": step_s, "step_times_s": times, "warmup_s": warmup_s,
+            "peak_mib": peak_mib,
             "batch_size": batch_size, "size": f"{h}x{w}", "amp": amp, "channels_last": channels_last,
             "compile": compile, "device": str(dev), "loss": loss}

@@ -99,5 +99,12 @@ def test_time_train_steps_reports_a_rate(mode):
     assert len(times) == 3 and result["step_s"] == sorted(times)[1]
     assert result["images_per_s"] == pytest.approx(2 / result["step_s"])
     assert result["channels_last"] == options["channels_last"]
+    assert result["peak_mib"] is None       # on the CPU: measured per process by benchmarks/train_throughput.py
     with pytest.raises(ValueError, match="steps must be"):
         time_train_steps(Net, (12, 16), steps=0)
+
+
+@pytest.mark.cuda
+def test_time_train_steps_reports_cuda_peak_memory():
+    result = time_train_steps(Net, (32, 48), batch_size=4, steps=2, warmup=1, device="cuda")
+    assert result["device"].startswith("cuda") and result["peak_mib"] > 0
