@@ -2,8 +2,9 @@
 import numpy as np
 import pytest
 
-from course_lib.data.synthetic import (MAX_DEPTH_M, PHOTO_LIGHT, PHOTO_SURFACES, Material, photo_surfaces, render_room,
-                                      render_scene, sample_scene)
+from course_lib.data.synthetic import (CLUTTER, MAX_DEPTH_M, NUM_FACES, PHOTO_LIGHT, PHOTO_SURFACES, Material,
+                                      add_clutter, photo_surfaces, render_room, render_scene, sample_scene)
+from course_lib.data.synthetic.raycast import _cast
 from course_lib.data.synthetic.textures import _albedo as albedo
 from course_lib.geometry import backproject, normals_from_depth, nyu_intrinsics
 
@@ -213,3 +214,38 @@ def test_photo_surfaces_change_walls_and_floor_only_and_are_a_function_of_the_se
     assert albedo(brick, s, t).std(axis=1).mean() > 3 * albedo(paint, s, t).std(axis=1).mean()
     changed = [sample_scene(s, surfaces=0.5).face_materials != sample_scene(s).face_materials for s in range(12)]
     assert PHOTO_SURFACES == 0 and 0 < sum(changed) < 12    # off by default; a probability per room
+
+
+def test_clutter_stands_on_the_floor_or_on_furniture_clear_of_the_camera_and_is_a_function_of_the_seed():
+    assert CLUTTER == 0                                       # off by default
+    placed, seen = 0, 0
+    for seed in range(12):
+        plain, cluttered = sample_scene(seed, clutter=0), sample_scene(seed, clutter=1.0)
+        assert cluttered == sample_scene(seed, clutter=1.0)
+        n = len(plain.primitives)
+        assert cluttered.primitives[:n] == plain.primitives and cluttered.face_materials == plain.face_materials
+        added = cluttered.primitives[n:]
+        assert added and all(p.label.startswith("clutter:") for p in added)
+        lx, ly, lz = cluttered.size_m
+        tops = [float(q.corners()[:, 1].max()) for q in plain.primitives]
+        camera = np.asarray(cluttered.camera.position_m)
+        for thing in added:
+            corners = thing.corners()
+            lo, hi = corners.min(0), corners.max(0)
+            assert 0 <= lo[0] and hi[0] <= lx and 0 <= lo[2] and hi[2] <= lz and hi[1] < ly
+            gap = np.maximum(np.maximum(lo - camera, camera - hi), 0)
+            assert np.sqrt((gap ** 2).sum()) >= 0.6 - 1e-6
+            # it stands on the floor, on a piece of furniture, or on the thing below it (a stack); leaves sit in a pot
+            if thing.label != "clutter:plant":
+                assert any(abs(lo[1] - level) < 1e-6 for level in [0.0] + tops + [float(q.corners()[:, 1].max())
+                                                                              for q in added])
+        placed += len(added)
+        frame = render_scene(cluttered, 60, 80)
+        assert np.isfinite(frame["depth"]).all() and frame["depth"].max() <= MAX_DEPTH_M
+        ids = _cast(cluttered, nyu_intrinsics(60, 80), 60, 80)[1]         # which surface each pixel sees
+        seen += int((ids >= NUM_FACES + n).any())
+    assert placed >= 12 * 4 and seen >= 8                       # clutter is there, and mostly in view
+    changed = [len(add_clutter(sample_scene(s), 0.5).primitives) > len(sample_scene(s).primitives) for s in range(12)]
+    assert 0 < sum(changed) < 12                                # a probability per room
+    untouched = render_room(5, 60, 80)
+    np.testing.assert_array_equal(render_room(5, 60, 80, clutter=0.0)["rgb"], untouched["rgb"])

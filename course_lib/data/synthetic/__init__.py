@@ -29,7 +29,9 @@ How a frame is made (`render_room(seed)` = `render_scene(sample_scene(seed), hei
    and highlights. Without it the renders are brighter and flatter than any photo, and a network
    trained on them reads real photos as near. On request (`surfaces=`, off by default) rooms get the
    busy, often dark walls and floors of real rooms (`photo_surfaces`: brick, concrete blocks, wooden
-   panels, stained concrete).
+   panels, stained concrete), and (`clutter=`, off by default) the small things of lived-in rooms on
+   their tables, seats and floor (`add_clutter`: books, bottles, monitors, lamps, plants, cushions,
+   cartons, bins, bags, each at its real size).
 4. **Raw depth** (optional, `raw_depth=True`): the exact depth as a Kinect would deliver it: holes
    (0) at depth discontinuities, beyond a per-scene range, on dark, glossy or glass surfaces and at
    grazing angles, and the remaining values quantised like the Kinect's disparity (an error of about
@@ -49,7 +51,7 @@ The code, one file per stage; read them in this order:
 2. `furniture.py`: random materials, and the furniture built from boxes, cylinders and spheres.
 3. `sampling.py`: step 1, `sample_scene`: the room, the camera, decals, furniture, the lamp.
 4. `variations.py`: the room's look changed, geometry kept: `photo_lighting`, `photo_surfaces`,
-   `randomize_textures`.
+   `randomize_textures`; `clutter.py`: small things added to the room, `add_clutter`.
 5. `raycast.py`: step 2, a ray per pixel, the nearest hit and its depth.
 6. `textures.py`: step 3, the procedural textures.
 7. `shading.py`: step 3, per pixel: normals, albedo, occlusion, floor shadows.
@@ -60,14 +62,15 @@ Everything other code uses is imported from here, e.g. `from course_lib.data.syn
 """
 from __future__ import annotations
 
+from .clutter import add_clutter
 from .render import render_room, render_scene
 from .sampling import sample_scene
-from .scene import (FACE_NAMES, HELDOUT_SEED_BASE, KINECT_FOCAL_BASELINE, MAX_DEPTH_M, MIN_DEPTH_M, NUM_FACES,
-                    PHOTO_LIGHT, PHOTO_SURFACES, RENDERER_VERSION, Camera, Decal, Material, Primitive, RoomScene,
-                    face_coordinates)
+from .scene import (CLUTTER, FACE_NAMES, HELDOUT_SEED_BASE, KINECT_FOCAL_BASELINE, MAX_DEPTH_M, MIN_DEPTH_M,
+                    NUM_FACES, PHOTO_LIGHT, PHOTO_SURFACES, RENDERER_VERSION, Camera, Decal, Material, Primitive,
+                    RoomScene, face_coordinates)
 from .variations import photo_lighting, photo_surfaces, randomize_textures
 
-__all__ = ["FACE_NAMES", "HELDOUT_SEED_BASE", "KINECT_FOCAL_BASELINE", "MAX_DEPTH_M", "MIN_DEPTH_M", "NUM_FACES",
-           "PHOTO_LIGHT", "PHOTO_SURFACES", "RENDERER_VERSION", "Camera", "Decal", "Material", "Primitive",
-           "RoomScene", "face_coordinates", "photo_lighting", "photo_surfaces", "randomize_textures",
-           "render_room", "render_scene", "sample_scene"]
+__all__ = ["CLUTTER", "FACE_NAMES", "HELDOUT_SEED_BASE", "KINECT_FOCAL_BASELINE", "MAX_DEPTH_M", "MIN_DEPTH_M",
+           "NUM_FACES", "PHOTO_LIGHT", "PHOTO_SURFACES", "RENDERER_VERSION", "Camera", "Decal", "Material",
+           "Primitive", "RoomScene", "add_clutter", "face_coordinates", "photo_lighting", "photo_surfaces",
+           "randomize_textures", "render_room", "render_scene", "sample_scene"]

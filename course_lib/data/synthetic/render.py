@@ -16,7 +16,7 @@ from course_lib.geometry import nyu_intrinsics
 from .kinect import _kinect
 from .raycast import _cast
 from .sampling import sample_scene
-from .scene import _F32, PHOTO_LIGHT, PHOTO_SURFACES, RoomScene
+from .scene import _F32, CLUTTER, PHOTO_LIGHT, PHOTO_SURFACES, RoomScene
 from .shading import _floor_shadows, _occlusion, _surface
 from .variations import randomize_textures
 
@@ -95,7 +95,7 @@ def render_scene(scene: RoomScene, height: int = 240, width: int = 320, raw_dept
 
 def render_room(seed: int, height: int = 240, width: int = 320, raw_depth: bool = False,
                 return_scene: bool = False, random_textures: float = 0.0, photo_light: float = PHOTO_LIGHT,
-                surfaces: float = PHOTO_SURFACES) -> dict:
+                surfaces: float = PHOTO_SURFACES, clutter: float = CLUTTER) -> dict:
     """One synthetic room frame, the same for the same seed on any machine.
 
     Returns a dict: "rgb" (H, W, 3) uint8; "depth" (H, W) float32 metres (exact, no holes); "normals"
@@ -107,10 +107,11 @@ def render_room(seed: int, height: int = 240, width: int = 320, raw_depth: bool 
     gets a random texture (`randomize_textures`; default 0: the room as sampled). photo_light: the
     probability that the room is lit and tone-mapped like a photo (`photo_lighting`; default
     `PHOTO_LIGHT`, 0.8). surfaces: the probability that its walls and floor are busy and darker
-    (`photo_surfaces`; default `PHOTO_SURFACES`, 0: off). `photo_light=0` renders the rooms of renderer
-    version 1. Introduced in lesson 01.
+    (`photo_surfaces`; default `PHOTO_SURFACES`, 0: off). clutter: the probability that small things
+    stand on its tables, seats and floor (`add_clutter`; default `CLUTTER`, 0: off). `photo_light=0`
+    renders the rooms of renderer version 1. Introduced in lesson 01.
     """
-    scene = randomize_textures(sample_scene(seed, photo_light, surfaces), random_textures)
+    scene = randomize_textures(sample_scene(seed, photo_light, surfaces, clutter), random_textures)
     out = render_scene(scene, height, width, raw_depth=raw_depth)
     if return_scene:
         out["scene"] = scene

@@ -7,7 +7,8 @@ standing on the floor or against the walls, preferably where the camera looks; f
 windows and rugs painted on walls and floor (texture that is *not* geometry: a network must not read
 depth edges off colour edges); a ceiling lamp; a material per surface. Last, the room is lit like a
 photo with probability `photo_light` (`photo_lighting`) and given busy walls and floor with probability
-`surfaces` (`photo_surfaces`; both in variations.py).
+`surfaces` (`photo_surfaces`; both in variations.py), and small things on its tables and floor with
+probability `clutter` (`add_clutter`, clutter.py).
 
 Depth is within about 0.5-10 m (NYU's range): the camera keeps 0.7 m from walls and objects, and a room
 is shrunk until its farthest corner is closer than `MAX_DEPTH_M` along the optical axis.
@@ -19,7 +20,8 @@ import math
 import numpy as np
 
 from .furniture import _FABRICS, _FREE_OBJECTS, _FURNITURE, _WALL_OBJECTS, _jitter, _material, _pick, _place
-from .scene import MAX_DEPTH_M, PHOTO_LIGHT, PHOTO_SURFACES, Camera, Decal, Material, RoomScene
+from .clutter import add_clutter
+from .scene import CLUTTER, MAX_DEPTH_M, PHOTO_LIGHT, PHOTO_SURFACES, Camera, Decal, Material, RoomScene
 from .variations import photo_lighting, photo_surfaces
 
 
@@ -52,12 +54,14 @@ def _camera_z_of_room_corners(size, camera) -> float:
     return float(((corners - np.asarray(camera.position_m)) @ forward).max())
 
 
-def sample_scene(seed: int, photo_light: float = PHOTO_LIGHT, surfaces: float = PHOTO_SURFACES) -> RoomScene:
+def sample_scene(seed: int, photo_light: float = PHOTO_LIGHT, surfaces: float = PHOTO_SURFACES,
+                 clutter: float = CLUTTER) -> RoomScene:
     """The random room for `seed` (an int >= 0): size, camera, furniture, decals, materials, light.
 
     photo_light: the probability that the room is lit like a photo (`photo_lighting`); surfaces: the
     probability that its walls and floor are busy and darker (`photo_surfaces`). The geometry depends on
-    neither."""
+    neither. clutter: the probability that small things stand on its tables, seats and floor (`add_clutter`,
+    clutter.py), which adds geometry."""
     rng = np.random.default_rng(seed)
     lx, lz = rng.uniform(2.0, 8.0), rng.uniform(2.0, 8.0)
     if max(lx, lz) < 3.0:   # very small rooms are rare
@@ -210,4 +214,4 @@ def sample_scene(seed: int, photo_light: float = PHOTO_LIGHT, surfaces: float = 
         decals=decals, light_m=light, light_power=float(rng.uniform(2.0, 5.0)), ambient=float(rng.uniform(0.2, 0.45)),
         exposure=float(rng.uniform(0.8, 1.25)), white_balance=_jitter(rng, (1.0, 0.97, 0.92), 0.05),
         noise_std=float(rng.uniform(0.004, 0.02)), kinect_range_m=float(rng.uniform(6.0, 9.5))), photo_light)
-    return photo_surfaces(scene, surfaces)
+    return add_clutter(photo_surfaces(scene, surfaces), clutter)
