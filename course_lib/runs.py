@@ -159,8 +159,8 @@ CPU_RECIPE = dict(image_size=(96, 128), base_channels=16, train_rooms=1000, loss
 def cpu_recipe(**overrides) -> Recipe:
     """The recipe that trains a narrow U-Net on synthetic rooms to held-out delta1 0.79 in about 5 minutes
     on a 2-core CPU with native bf16 (0.82 on the flat-lit rooms of renderer 1; measured in lesson 03;
-    lessons 04-07 reuse it), and to delta1 0.23-0.42 on four real NYU frames (three training seeds;
-    benchmarks/sim_to_real.py). Keyword arguments override TrainConfig fields (steps=..., lr=...); the
+    lessons 04-07 reuse it), and to delta1 0.23-0.49 on four real NYU frames (three training seeds on
+    each of two CPUs; benchmarks/sim_to_real.py). Keyword arguments override TrainConfig fields (steps=..., lr=...); the
     returned Recipe says the data and model it was tuned for.
     """
     from .losses import build_loss
