@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from course_lib.data.synthetic import (CLUTTER, MAX_DEPTH_M, NUM_FACES, PHOTO_LIGHT, PHOTO_SURFACES, Material,
-                                      add_clutter, photo_surfaces, render_room, render_scene, sample_scene)
+from course_lib.data.synthetic import (CLUTTER, LONG_VIEWS, MAX_DEPTH_M, NUM_FACES, PHOTO_LIGHT, PHOTO_SURFACES,
+                                      Material, add_clutter, photo_surfaces, render_room, render_scene, sample_scene)
 from course_lib.data.synthetic.raycast import _cast
 from course_lib.data.synthetic.textures import _albedo as albedo
 from course_lib.geometry import backproject, normals_from_depth, nyu_intrinsics
@@ -249,3 +249,28 @@ def test_clutter_stands_on_the_floor_or_on_furniture_clear_of_the_camera_and_is_
     assert 0 < sum(changed) < 12                                # a probability per room
     untouched = render_room(5, 60, 80)
     np.testing.assert_array_equal(render_room(5, 60, 80, clutter=0.0)["rgb"], untouched["rgb"])
+
+
+def test_long_views_look_along_the_room_from_near_a_short_wall_and_are_a_function_of_the_seed():
+    assert LONG_VIEWS == 0                                    # off by default
+    along, medians = 0, []
+    for seed in range(16):
+        plain, view = sample_scene(seed, long_views=0), sample_scene(seed, long_views=1.0)
+        assert view == sample_scene(seed, long_views=1.0)
+        lx, ly, lz = view.size_m
+        x, _, z = view.camera.position_m
+        forward = np.array([np.sin(view.camera.yaw), np.cos(view.camera.yaw)])     # (x, z), horizontal
+        long_axis = np.array([1.0, 0.0]) if lx >= lz else np.array([0.0, 1.0])
+        assert abs(forward @ long_axis) >= np.cos(np.radians(20)) - 1e-9          # along the length
+        # near the short wall behind it: within 1.2 m of it (a room shrunk to keep depth in range moves it)
+        behind = (x if forward[0] > 0 else lx - x) if lx >= lz else (z if forward[1] > 0 else lz - z)
+        along += behind <= 1.2 + 1e-9
+        assert view.size_m[1] == plain.size_m[1] and view.face_materials == plain.face_materials
+        medians.append((np.median(render_room(seed, 30, 40, long_views=0)["depth"]),
+                        np.median(render_room(seed, 30, 40, long_views=1.0)["depth"])))
+    assert along >= 12
+    near, far = np.mean(medians, axis=0)
+    assert far > near + 0.3                                   # the rooms come out deeper, as photos of rooms do
+    changed = [sample_scene(s, long_views=0.5).camera != sample_scene(s).camera for s in range(16)]
+    assert 0 < sum(changed) < 16                              # a probability per room
+    np.testing.assert_array_equal(render_room(5, 60, 80, long_views=0.0)["rgb"], render_room(5, 60, 80)["rgb"])

@@ -31,7 +31,8 @@ How a frame is made (`render_room(seed)` = `render_scene(sample_scene(seed), hei
    busy, often dark walls and floors of real rooms (`photo_surfaces`: brick, concrete blocks, wooden
    panels, stained concrete), and (`clutter=`, off by default) the small things of lived-in rooms on
    their tables, seats and floor (`add_clutter`: books, bottles, monitors, lamps, plants, cushions,
-   cartons, bins, bags, each at its real size).
+   cartons, bins, bags, each at its real size), and (`long_views=`, off by default) the camera may stand
+   near a short wall and look along the room, as a photographer would.
 4. **Raw depth** (optional, `raw_depth=True`): the exact depth as a Kinect would deliver it: holes
    (0) at depth discontinuities, beyond a per-scene range, on dark, glossy or glass surfaces and at
    grazing angles, and the remaining values quantised like the Kinect's disparity (an error of about
@@ -65,12 +66,12 @@ from __future__ import annotations
 from .clutter import add_clutter
 from .render import render_room, render_scene
 from .sampling import sample_scene
-from .scene import (CLUTTER, FACE_NAMES, HELDOUT_SEED_BASE, KINECT_FOCAL_BASELINE, MAX_DEPTH_M, MIN_DEPTH_M,
-                    NUM_FACES, PHOTO_LIGHT, PHOTO_SURFACES, RENDERER_VERSION, Camera, Decal, Material, Primitive,
-                    RoomScene, face_coordinates)
+from .scene import (CLUTTER, FACE_NAMES, HELDOUT_SEED_BASE, KINECT_FOCAL_BASELINE, LONG_VIEWS, MAX_DEPTH_M,
+                    MIN_DEPTH_M, NUM_FACES, PHOTO_LIGHT, PHOTO_SURFACES, RENDERER_VERSION, Camera, Decal,
+                    Material, Primitive, RoomScene, face_coordinates)
 from .variations import photo_lighting, photo_surfaces, randomize_textures
 
-__all__ = ["CLUTTER", "FACE_NAMES", "HELDOUT_SEED_BASE", "KINECT_FOCAL_BASELINE", "MAX_DEPTH_M", "MIN_DEPTH_M",
-           "NUM_FACES", "PHOTO_LIGHT", "PHOTO_SURFACES", "RENDERER_VERSION", "Camera", "Decal", "Material",
-           "Primitive", "RoomScene", "add_clutter", "face_coordinates", "photo_lighting", "photo_surfaces",
-           "randomize_textures", "render_room", "render_scene", "sample_scene"]
+__all__ = ["CLUTTER", "FACE_NAMES", "HELDOUT_SEED_BASE", "KINECT_FOCAL_BASELINE", "LONG_VIEWS", "MAX_DEPTH_M",
+           "MIN_DEPTH_M", "NUM_FACES", "PHOTO_LIGHT", "PHOTO_SURFACES", "RENDERER_VERSION", "Camera", "Decal",
+           "Material", "Primitive", "RoomScene", "add_clutter", "face_coordinates", "photo_lighting",
+           "photo_surfaces", "randomize_textures", "render_room", "render_scene", "sample_scene"]

@@ -16,7 +16,7 @@ from course_lib.geometry import nyu_intrinsics
 from .kinect import _kinect
 from .raycast import _cast
 from .sampling import sample_scene
-from .scene import _F32, CLUTTER, PHOTO_LIGHT, PHOTO_SURFACES, RoomScene
+from .scene import _F32, CLUTTER, LONG_VIEWS, PHOTO_LIGHT, PHOTO_SURFACES, RoomScene
 from .shading import _floor_shadows, _occlusion, _surface
 from .variations import randomize_textures
 
@@ -95,7 +95,7 @@ def render_scene(scene: RoomScene, height: int = 240, width: int = 320, raw_dept
 
 def render_room(seed: int, height: int = 240, width: int = 320, raw_depth: bool = False,
                 return_scene: bool = False, random_textures: float = 0.0, photo_light: float = PHOTO_LIGHT,
-                surfaces: float = PHOTO_SURFACES, clutter: float = CLUTTER) -> dict:
+                surfaces: float = PHOTO_SURFACES, clutter: float = CLUTTER, long_views: float = LONG_VIEWS) -> dict:
     """One synthetic room frame, the same for the same seed on any machine.
 
     Returns a dict: "rgb" (H, W, 3) uint8; "depth" (H, W) float32 metres (exact, no holes); "normals"
@@ -108,10 +108,11 @@ def render_room(seed: int, height: int = 240, width: int = 320, raw_depth: bool 
     probability that the room is lit and tone-mapped like a photo (`photo_lighting`; default
     `PHOTO_LIGHT`, 0.8). surfaces: the probability that its walls and floor are busy and darker
     (`photo_surfaces`; default `PHOTO_SURFACES`, 0: off). clutter: the probability that small things
-    stand on its tables, seats and floor (`add_clutter`; default `CLUTTER`, 0: off). `photo_light=0`
-    renders the rooms of renderer version 1. Introduced in lesson 01.
+    stand on its tables, seats and floor (`add_clutter`; default `CLUTTER`, 0: off). long_views: the
+    probability that the camera looks along the room from near a short wall (default `LONG_VIEWS`, 0:
+    off). `photo_light=0` renders the rooms of renderer version 1. Introduced in lesson 01.
     """
-    scene = randomize_textures(sample_scene(seed, photo_light, surfaces, clutter), random_textures)
+    scene = randomize_textures(sample_scene(seed, photo_light, surfaces, clutter, long_views), random_textures)
     out = render_scene(scene, height, width, raw_depth=raw_depth)
     if return_scene:
         out["scene"] = scene

@@ -21,6 +21,7 @@ HELDOUT_SEED_BASE = 10**9  # seeds from here on are the course's held-out rooms:
 RENDERER_VERSION = 2  # raise it whenever a change moves any pixel: saved runs are matched against it
 PHOTO_LIGHT = 0.8  # the share of rooms lit like photos (photo_lighting); 0 gives renderer version 1's frames
 PHOTO_SURFACES = 0.0  # the share of rooms with busy walls and floors (photo_surfaces): off, see benchmarks/RESULTS.md
+LONG_VIEWS = 0.0  # the share of rooms seen along their length from near a short wall (_long_view): off
 CLUTTER = 0.0  # the share of rooms with small things on tables and floor (add_clutter): off, see benchmarks/RESULTS.md
 KINECT_FOCAL_BASELINE = 580.0 * 0.075  # focal length (px) x baseline (m) of the Kinect's IR pair
 
