@@ -8,6 +8,7 @@
     COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py --photo-light 0  # flat light, as before
     COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py --surfaces 0.5  # busy walls and floors
     COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py --clutter 0.5  # small things on tables, floor
+    COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py --long-views 0.5  # views along the room
     COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py --seeds 0 1 2  # the spread of three seeds
 
 The recipe is `course_lib.runs.cpu_recipe()` (printed first; about 7 minutes on 2 CPU cores): a
@@ -16,20 +17,23 @@ lands in runs/sim_to_real_<tag>/ and is loaded on a re-run of the same recipe. T
 
 - the synthetic held-out figure (the 64 `heldout_rooms` at 96x128, no crop), so that both sides are seen,
   on the default rooms, on the same rooms with busy walls and floors (surfaces=0.5), with clutter
-  (clutter=0.5), and lit flat (photo_light=0, surfaces=0: renderer version 1's rooms);
+  (clutter=0.5), half of them seen along their length (long_views=0.5), and lit flat (photo_light=0,
+  surfaces=0: renderer version 1's rooms);
 - for each real frame with depth in $COURSE_REALDATA: delta1, abs_rel, the median-scaled delta1 (the
   shape alone) and median(gt)/median(pred) (> 1: the room predicted too near), through the path of
   `python -m course_lib predict` (the photo resized to the training focal length), with raw Kinect
   depth (holes excluded), the Eigen crop, 0.001-10 m, per-image mean;
 
-and writes build/sim_to_real/rooms_beside_real.png and build/sim_to_real/predictions_<tag>.png. With
-`--seeds`, it trains and measures once per training seed and ends with each figure's mean and range over
-the seeds: with four frames, the training seed alone moves the real delta1 by about 0.2, so a variant is
-judged on three seeds or more. Four real frames are a check, not a test set: never tune on them alone.
+and writes build/sim_to_real/rooms_beside_real_<tag>.png (held-out rooms drawn like the training rooms,
+beside the real photos) and build/sim_to_real/predictions_<tag>.png (the tag ends in _seed<S> for training
+seeds other than 0). With `--seeds`, it trains and measures once per training seed and ends with each
+figure's mean and range over the seeds: with four frames, the training seed alone moves the real delta1
+by about 0.2, so a variant is judged on three seeds or more. Four real frames are a check, not a test set: never tune on them alone.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from pathlib import Path
@@ -45,7 +49,7 @@ def main(argv=None) -> int:
     import numpy as np
     import torch
 
-    from course_lib.data.synthetic import CLUTTER, PHOTO_LIGHT, PHOTO_SURFACES
+    from course_lib.data.synthetic import CLUTTER, LONG_VIEWS, PHOTO_LIGHT, PHOTO_SURFACES
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--zoom", type=float, default=1.0, help="train with random zooms of 1..ZOOM (default 1: none)")
@@ -64,7 +68,12 @@ def main(argv=None) -> int:
     parser.add_argument("--clutter", type=float, default=CLUTTER,
                         help=f"the share of training rooms with small things on tables, seats and floor "
                              f"(`add_clutter`; default {CLUTTER:g}, the library's)")
+    parser.add_argument("--long-views", type=float, default=LONG_VIEWS,
+                        help=f"the share of training rooms seen along their length from near a short wall "
+                             f"(default {LONG_VIEWS:g}, the library's)")
     parser.add_argument("--steps", type=int, default=None, help="override the recipe's steps (a shorter check)")
+    parser.add_argument("--train-rooms", type=int, default=None,
+                        help="override the recipe's number of distinct training rooms (default: the recipe's)")
     parser.add_argument("--seed", type=int, default=None,
                         help="override the recipe's training seed (initial weights and augmentation draws; default 0)")
     parser.add_argument("--seeds", type=int, nargs="+", default=None,
@@ -96,7 +105,7 @@ def measure(args, frames, seed) -> dict:
 
     from course_lib.data import SyntheticRooms, heldout_rooms, make_dataset, train_transforms
     from course_lib.data.cached import CachedSamples
-    from course_lib.data.synthetic import CLUTTER, PHOTO_LIGHT, PHOTO_SURFACES
+    from course_lib.data.synthetic import CLUTTER, LONG_VIEWS, PHOTO_LIGHT, PHOTO_SURFACES
     from course_lib.evaluate import EvalProtocol, evaluate, evaluate_frames
     from course_lib.models import build_model
     from course_lib.predict import predict_photo
@@ -106,6 +115,8 @@ def measure(args, frames, seed) -> dict:
     figures = {}
     recipe = cpu_recipe(**({"steps": args.steps} if args.steps else {}),
                         **({"seed": seed} if seed is not None else {}), progress=False)
+    if args.train_rooms:
+        recipe = dataclasses.replace(recipe, train_rooms=args.train_rooms)
     size = recipe.image_size
     tag = f"zoom{args.zoom:g}" + (f"_camera{args.camera_effects:g}" if args.camera_effects else "") + \
         (f"_jitter{args.jitter:g}" if args.jitter is not None else "") + \
@@ -113,14 +124,17 @@ def measure(args, frames, seed) -> dict:
         (f"_light{args.photo_light:g}" if args.photo_light != PHOTO_LIGHT else "") + \
         (f"_surfaces{args.surfaces:g}" if args.surfaces != PHOTO_SURFACES else "") + \
         (f"_clutter{args.clutter:g}" if args.clutter != CLUTTER else "") + \
-        (f"_{args.steps}steps" if args.steps else "") + (f"_seed{seed}" if seed else "")   # seed 0 is the recipe's own
+        (f"_long{args.long_views:g}" if args.long_views != LONG_VIEWS else "") + \
+        (f"_{args.steps}steps" if args.steps else "") + (f"_{args.train_rooms}rooms" if args.train_rooms else "")
+    rooms_tag = tag                                                     # the training rooms, whatever the seed
+    tag += f"_seed{seed}" if seed else ""                               # seed 0 is the recipe's own
     augmentation = train_transforms(size, scale=(1.0, args.zoom), camera_effects=args.camera_effects,
                                     **({"jitter": args.jitter} if args.jitter is not None else {}))
     print(f"recipe: {recipe}; training augmentation {augmentation}")
 
     train = CachedSamples(SyntheticRooms(recipe.train_rooms, size, transform=augmentation,
                                          random_textures=args.random_textures, photo_light=args.photo_light,
-                                         surfaces=args.surfaces, clutter=args.clutter))
+                                         surfaces=args.surfaces, clutter=args.clutter, long_views=args.long_views))
     val = CachedSamples(make_dataset("synthetic", "val", size, length=32))
     run = train_or_load(f"sim_to_real_{tag}", lambda: build_model("unet", base_channels=recipe.base_channels),
                         train, val, recipe.loss, recipe.config)
@@ -132,6 +146,7 @@ def measure(args, frames, seed) -> dict:
                         f"clutter={CLUTTER:g}", {}),
             ("busy walls", "busy walls: surfaces=0.5", {"surfaces": 0.5}),
             ("clutter", "with clutter: clutter=0.5", {"clutter": 0.5}),
+            ("long views", "half seen along their length: long_views=0.5", {"long_views": 0.5}),
             ("flat", "flat: photo_light=0, surfaces=0", {"photo_light": 0.0, "surfaces": 0.0})):
         synthetic = evaluate(model, heldout_rooms(64, size, **rooms), EvalProtocol(crop=None),
                              progress=False).summary
@@ -151,7 +166,8 @@ def measure(args, frames, seed) -> dict:
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    rooms = heldout_rooms(len(frames), (240, 320))
+    rooms = heldout_rooms(len(frames), (240, 320), photo_light=args.photo_light, surfaces=args.surfaces,
+                          clutter=args.clutter, long_views=args.long_views)    # rooms like the training rooms
     fig, axes = plt.subplots(2, len(frames), figsize=(3.2 * len(frames), 5.2))
     for k, frame in enumerate(frames):
         axes[0, k].imshow(rooms.sample(k)["rgb"])
@@ -161,7 +177,7 @@ def measure(args, frames, seed) -> dict:
     for ax in axes.flat:
         ax.axis("off")
     fig.tight_layout()
-    fig.savefig(out / "rooms_beside_real.png", dpi=90)
+    fig.savefig(out / f"rooms_beside_real_{rooms_tag}.png", dpi=90)
     plt.close(fig)
 
     fig, axes = plt.subplots(len(frames), 3, figsize=(9.6, 2.5 * len(frames)))
@@ -180,7 +196,7 @@ def measure(args, frames, seed) -> dict:
     fig.tight_layout()
     fig.savefig(out / f"predictions_{tag}.png", dpi=90)
     plt.close(fig)
-    print(f"pictures: {out / 'rooms_beside_real.png'}, {out / f'predictions_{tag}.png'}")
+    print(f"pictures: {out / f'rooms_beside_real_{rooms_tag}.png'}, {out / f'predictions_{tag}.png'}")
     return figures
 
 

@@ -1,0 +1,92 @@
+"""How busy the pictures are: fine detail in real NYU photos and in the synthetic rooms, near and far.
+
+    COURSE_REALDATA=../shared/realdata python benchmarks/image_detail.py
+    COURSE_REALDATA=../shared/realdata python benchmarks/image_detail.py --size 96 128 --rooms 40
+
+Detail is the mean absolute Laplacian of the gray image (0..1) at the size the course's CPU recipe
+trains at: each real photo loses its black border and is resized with LANCZOS (as `predict` resizes a
+photo), each room is rendered at that size. For the images with depth it is also split by depth into
+the nearest and the farthest third of the pixels. A network trained on rooms whose detail sits in one
+place can learn "busy means near"; benchmarks/photometric_probe.py tests that on a trained model.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+
+BORDER = 8   # pixels of NYU's black frame around the 640x480 photos
+
+
+def laplacian(gray: np.ndarray) -> np.ndarray:
+    """|4 g - (its four neighbours)| on the interior pixels, (H-2, W-2)."""
+    return np.abs(4 * gray[1:-1, 1:-1] - gray[:-2, 1:-1] - gray[2:, 1:-1] - gray[1:-1, :-2] - gray[1:-1, 2:])
+
+
+def detail(rgb: np.ndarray, depth: np.ndarray | None = None) -> tuple[float, float, float]:
+    """(all, nearest third, farthest third) of the mean absolute Laplacian; nan without depth."""
+    lap = laplacian(rgb.astype(np.float32).mean(-1) / 255)
+    if depth is None:
+        return float(lap.mean()), float("nan"), float("nan")
+    d = depth[1:-1, 1:-1]
+    valid = d > 0
+    near, far = np.quantile(d[valid], [1 / 3, 2 / 3])
+    return float(lap.mean()), float(lap[valid & (d <= near)].mean()), float(lap[valid & (d > far)].mean())
+
+
+def _photo(rgb: np.ndarray, size) -> np.ndarray:
+    from PIL import Image
+
+    h, w = rgb.shape[:2]
+    image = Image.fromarray(rgb[BORDER:h - BORDER, BORDER:w - BORDER])
+    return np.asarray(image.resize((size[1], size[0]), Image.Resampling.LANCZOS))
+
+
+def _depth(depth_m: np.ndarray, size) -> np.ndarray:
+    from PIL import Image
+
+    h, w = depth_m.shape
+    image = Image.fromarray(depth_m[BORDER:h - BORDER, BORDER:w - BORDER].astype(np.float32))
+    return np.asarray(image.resize((size[1], size[0]), Image.Resampling.NEAREST))   # no mixing across edges
+
+
+def main(argv=None) -> int:
+    from course_lib.data.files import read_rgb
+    from course_lib.data.realdata import real_nyu_frames, real_nyu_photos
+    from course_lib.data.synthetic import render_room
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, nargs=2, default=(96, 128), metavar=("H", "W"))
+    parser.add_argument("--rooms", type=int, default=40, help="synthetic rooms per kind (scene seeds 0..N-1)")
+    parser.add_argument("--realdata", default=None, help="folder of real samples (default: $COURSE_REALDATA)")
+    args = parser.parse_args(argv)
+    size = tuple(args.size)
+
+    rows = []
+    frames = real_nyu_frames(args.realdata)
+    photos = [_photo(read_rgb(path.read_bytes(), str(path)), size) for path in real_nyu_photos(args.realdata)]
+    if frames or photos:
+        with_depth = [detail(_photo(f.rgb, size), _depth(f.depth_m, size)) for f in frames]
+        every = [d[0] for d in with_depth] + [detail(p)[0] for p in photos]
+        near_far = np.mean([d[1:] for d in with_depth], axis=0) if with_depth else (np.nan, np.nan)
+        rows.append((f"real NYU photos ({len(every)}; near/far: the {len(frames)} with depth)", np.mean(every),
+                     *near_far))
+    else:
+        print("no real photos: set COURSE_REALDATA to compare with them", file=sys.stderr)
+    for name, options in (("rooms, default", {}), ("rooms, busy walls (surfaces=1)", {"surfaces": 1.0}),
+                          ("rooms, clutter=1", {"clutter": 1.0}), ("rooms, long_views=1", {"long_views": 1.0}),
+                          ("rooms, flat (photo_light=0)", {"photo_light": 0.0})):
+        values = np.array([detail(room["rgb"], room["depth"])
+                           for room in (render_room(seed, *size, **options) for seed in range(args.rooms))])
+        rows.append((f"{name} ({args.rooms})", *values.mean(axis=0)))
+
+    print(f"mean absolute Laplacian of the gray image at {size[0]}x{size[1]}")
+    print(f"{'images':<58}{'all':>8}{'nearest third':>15}{'farthest third':>16}")
+    for name, every, near, far in rows:
+        print(f"{name:<58}{every:>8.3f}{near:>15.3f}{far:>16.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
