@@ -24,11 +24,12 @@ lands in runs/sim_to_real_<tag>/ and is loaded on a re-run of the same recipe. T
   `python -m course_lib predict` (the photo resized to the training focal length), with raw Kinect
   depth (holes excluded), the Eigen crop, 0.001-10 m, per-image mean;
 
-and writes build/sim_to_real/rooms_beside_real_<tag>.png (held-out rooms drawn like the training rooms,
-beside the real photos) and build/sim_to_real/predictions_<tag>.png (the tag ends in _seed<S> for training
-seeds other than 0). With `--seeds`, it trains and measures once per training seed and ends with each
-figure's mean and range over the seeds: with four frames, the training seed alone moves the real delta1
-by about 0.2, so a variant is judged on three seeds or more. Four real frames are a check, not a test set: never tune on them alone.
+and writes build/sim_to_real/rooms_<options>_beside_real.png (held-out rooms drawn like the training rooms,
+beside the real photos; rooms_default_beside_real.png for the default rooms) and
+build/sim_to_real/predictions_<tag>.png (the tag ends in _seed<S> for training seeds other than 0). With
+`--seeds`, it trains and measures once per training seed and ends with each figure's mean and range over
+the seeds: with four frames, the training seed alone moves the real delta1 by about 0.2, so a variant is
+judged on three seeds or more. Four real frames are a check, not a test set: never tune on them alone.
 """
 from __future__ import annotations
 
@@ -118,16 +119,15 @@ def measure(args, frames, seed) -> dict:
     if args.train_rooms:
         recipe = dataclasses.replace(recipe, train_rooms=args.train_rooms)
     size = recipe.image_size
+    rooms_tag = "".join(f"_{name}{value:g}" for name, value, default in (
+        ("light", args.photo_light, PHOTO_LIGHT), ("surfaces", args.surfaces, PHOTO_SURFACES),
+        ("clutter", args.clutter, CLUTTER), ("long", args.long_views, LONG_VIEWS)) if value != default)
     tag = f"zoom{args.zoom:g}" + (f"_camera{args.camera_effects:g}" if args.camera_effects else "") + \
         (f"_jitter{args.jitter:g}" if args.jitter is not None else "") + \
-        (f"_textures{args.random_textures:g}" if args.random_textures else "") + \
-        (f"_light{args.photo_light:g}" if args.photo_light != PHOTO_LIGHT else "") + \
-        (f"_surfaces{args.surfaces:g}" if args.surfaces != PHOTO_SURFACES else "") + \
-        (f"_clutter{args.clutter:g}" if args.clutter != CLUTTER else "") + \
-        (f"_long{args.long_views:g}" if args.long_views != LONG_VIEWS else "") + \
-        (f"_{args.steps}steps" if args.steps else "") + (f"_{args.train_rooms}rooms" if args.train_rooms else "")
-    rooms_tag = tag                                                     # the training rooms, whatever the seed
-    tag += f"_seed{seed}" if seed else ""                               # seed 0 is the recipe's own
+        (f"_textures{args.random_textures:g}" if args.random_textures else "") + rooms_tag + \
+        (f"_{args.steps}steps" if args.steps else "") + (f"_{args.train_rooms}rooms" if args.train_rooms else "") + \
+        (f"_seed{seed}" if seed else "")                                 # seed 0 is the recipe's own
+    rooms_tag = "rooms" + (rooms_tag or "_default")                     # the training rooms' options alone
     augmentation = train_transforms(size, scale=(1.0, args.zoom), camera_effects=args.camera_effects,
                                     **({"jitter": args.jitter} if args.jitter is not None else {}))
     print(f"recipe: {recipe}; training augmentation {augmentation}")
@@ -177,7 +177,7 @@ def measure(args, frames, seed) -> dict:
     for ax in axes.flat:
         ax.axis("off")
     fig.tight_layout()
-    fig.savefig(out / f"rooms_beside_real_{rooms_tag}.png", dpi=90)
+    fig.savefig(out / f"{rooms_tag}_beside_real.png", dpi=90)
     plt.close(fig)
 
     fig, axes = plt.subplots(len(frames), 3, figsize=(9.6, 2.5 * len(frames)))
@@ -196,7 +196,7 @@ def measure(args, frames, seed) -> dict:
     fig.tight_layout()
     fig.savefig(out / f"predictions_{tag}.png", dpi=90)
     plt.close(fig)
-    print(f"pictures: {out / f'rooms_beside_real_{rooms_tag}.png'}, {out / f'predictions_{tag}.png'}")
+    print(f"pictures: {out / f'{rooms_tag}_beside_real.png'}, {out / f'predictions_{tag}.png'}")
     return figures
 
 
