@@ -1,4 +1,4 @@
-"""How busy the pictures are: fine detail in real NYU photos and in the synthetic rooms, near and far.
+"""How busy and how bright the pictures are, near and far: real NYU photos against the synthetic rooms.
 
     COURSE_REALDATA=../shared/realdata python benchmarks/image_detail.py
     COURSE_REALDATA=../shared/realdata python benchmarks/image_detail.py --size 96 128 --rooms 40
@@ -6,8 +6,9 @@
 Detail is the mean absolute Laplacian of the gray image (0..1) at the size the course's CPU recipe
 trains at: each real photo loses its black border and is resized with LANCZOS (as `predict` resizes a
 photo), each room is rendered at that size. For the images with depth it is also split by depth into
-the nearest and the farthest third of the pixels. A network trained on rooms whose detail sits in one
-place can learn "busy means near"; benchmarks/photometric_probe.py tests that on a trained model.
+the nearest and the farthest third of the pixels, and the mean gray level of those thirds is printed
+beside it. A network trained on rooms whose detail or light sits in one place can learn "busy means
+near" or "dark means near"; benchmarks/photometric_probe.py tests that on a trained model.
 """
 from __future__ import annotations
 
@@ -24,15 +25,19 @@ def laplacian(gray: np.ndarray) -> np.ndarray:
     return np.abs(4 * gray[1:-1, 1:-1] - gray[:-2, 1:-1] - gray[2:, 1:-1] - gray[1:-1, :-2] - gray[1:-1, 2:])
 
 
-def detail(rgb: np.ndarray, depth: np.ndarray | None = None) -> tuple[float, float, float]:
-    """(all, nearest third, farthest third) of the mean absolute Laplacian; nan without depth."""
-    lap = laplacian(rgb.astype(np.float32).mean(-1) / 255)
+def detail(rgb: np.ndarray, depth: np.ndarray | None = None) -> tuple[float, ...]:
+    """The mean absolute Laplacian over the image, in the nearest and in the farthest third of the pixels,
+    then the mean gray level of those two thirds; nan where there is no depth."""
+    gray = rgb.astype(np.float32).mean(-1) / 255
+    lap = laplacian(gray)
     if depth is None:
-        return float(lap.mean()), float("nan"), float("nan")
-    d = depth[1:-1, 1:-1]
+        return (float(lap.mean()),) + (float("nan"),) * 4
+    d, gray = depth[1:-1, 1:-1], gray[1:-1, 1:-1]
     valid = d > 0
     near, far = np.quantile(d[valid], [1 / 3, 2 / 3])
-    return float(lap.mean()), float(lap[valid & (d <= near)].mean()), float(lap[valid & (d > far)].mean())
+    near, far = valid & (d <= near), valid & (d > far)
+    return (float(lap.mean()), float(lap[near].mean()), float(lap[far].mean()), float(gray[near].mean()),
+            float(gray[far].mean()))
 
 
 def _photo(rgb: np.ndarray, size) -> np.ndarray:
@@ -68,8 +73,9 @@ def main(argv=None) -> int:
     photos = [_photo(read_rgb(path.read_bytes(), str(path)), size) for path in real_nyu_photos(args.realdata)]
     if frames or photos:
         with_depth = [detail(_photo(f.rgb, size), _depth(f.depth_m, size)) for f in frames]
+        rows += [(f"real: {f.name}", *d) for f, d in zip(frames, with_depth)]
         every = [d[0] for d in with_depth] + [detail(p)[0] for p in photos]
-        near_far = np.mean([d[1:] for d in with_depth], axis=0) if with_depth else (np.nan, np.nan)
+        near_far = np.mean([d[1:] for d in with_depth], axis=0) if with_depth else (np.nan,) * 4
         rows.append((f"real NYU photos ({len(every)}; near/far: the {len(frames)} with depth)", np.mean(every),
                      *near_far))
     else:
@@ -81,10 +87,10 @@ def main(argv=None) -> int:
                            for room in (render_room(seed, *size, **options) for seed in range(args.rooms))])
         rows.append((f"{name} ({args.rooms})", *values.mean(axis=0)))
 
-    print(f"mean absolute Laplacian of the gray image at {size[0]}x{size[1]}")
-    print(f"{'images':<58}{'all':>8}{'nearest third':>15}{'farthest third':>16}")
-    for name, every, near, far in rows:
-        print(f"{name:<58}{every:>8.3f}{near:>15.3f}{far:>16.3f}")
+    print(f"detail: mean absolute Laplacian of the gray image (0..1) at {size[0]}x{size[1]}; gray: mean gray level")
+    print(f"{'images':<58}{'detail':>8}{'near':>8}{'far':>8}{'gray near':>11}{'gray far':>10}")
+    for name, *figures in rows:
+        print(f"{name:<58}" + "".join(f"{v:>{w}.3f}" for v, w in zip(figures, (8, 8, 8, 11, 10))))
     return 0
 
 
