@@ -8,7 +8,8 @@ windows and rugs painted on walls and floor (texture that is *not* geometry: a n
 depth edges off colour edges); a ceiling lamp; a material per surface. Last, the room is lit like a
 photo with probability `photo_light` (`photo_lighting`) and given busy walls and floor with probability
 `surfaces` (`photo_surfaces`; both in variations.py), and small things on its tables and floor with
-probability `clutter` (`add_clutter`, clutter.py).
+probability `clutter` (`add_clutter`, clutter.py). With probability `long_views` the camera instead
+stands near a short wall and looks along the room (`_long_view`).
 
 Depth is within about 0.5-10 m (NYU's range): the camera keeps 0.7 m from walls and objects, and a room
 is shrunk until its farthest corner is closer than `MAX_DEPTH_M` along the optical axis.
@@ -57,8 +58,9 @@ def _camera_z_of_room_corners(size, camera) -> float:
 def _long_view(rng, lx: float, lz: float, margin: float):
     """(behind, along, across, yaw) of a camera 0.7-1.2 m in front of one of the room's two short walls,
     looking along the room's length within 20 degrees: the view a photographer takes of a room. Without
-    it the camera stands in front of any wall, often facing a near one, and the rooms come out nearer than
-    NYU's: per-frame median depth 2.7 m, against 3.4 m for long views only and 3.1 m with half of them."""
+    it the camera stands in front of any wall, often facing a near one: per-frame median depth 2.7 m, where
+    the real NYU frames of benchmarks/RESULTS.md have 2.5-3.5 m; 3.4 m with long views only, 3.1 m with
+    half of them."""
     behind = int(rng.integers(2)) + (0 if lx >= lz else 2)      # walls 0, 1 face along x; 2, 3 along z
     along_len, across_len = (lz, lx) if behind < 2 else (lx, lz)
     along = rng.uniform(margin, along_len - margin) if along_len > 2 * margin else along_len / 2
