@@ -17,7 +17,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from .furniture import _FABRICS, _FURNITURE, _jitter, _material, _pick
+from .furniture import _FABRICS, _FURNITURE, _distance_to_aabb, _jitter, _material, _overlaps, _pick
 from .scene import NUM_FACES, Material, Primitive, RoomScene
 
 MAX_PRIMITIVES = 255 - NUM_FACES     # the renderer's id map is uint8: faces first, then every primitive
@@ -113,12 +113,6 @@ def _box_of(parts):
     return corners.min(0), corners.max(0)
 
 
-def _too_close(parts, camera_position, gap=0.6) -> bool:
-    lo, hi = _box_of(parts)
-    outside = np.maximum(np.maximum(lo - camera_position, camera_position - hi), 0.0)
-    return float(np.sqrt((outside ** 2).sum())) < gap
-
-
 def add_clutter(scene: RoomScene, p: float) -> RoomScene:
     """With probability `p`, the room with small things on its tables, cabinets and seats and on its floor.
 
@@ -139,7 +133,7 @@ def add_clutter(scene: RoomScene, p: float) -> RoomScene:
         """Inside the room below the ceiling, clear of the camera, of `others` and of the id map's limit."""
         lo, hi = _box_of(placed)
         return (hi[1] < ly - 0.1 and lo[0] > 0.01 and lo[2] > 0.01 and hi[0] < lx - 0.01 and hi[2] < lz - 0.01
-                and not _too_close(placed, cam)
+                and _distance_to_aabb(cam, placed) >= 0.6
                 and not any(np.all(lo < b_hi - 0.005) and np.all(b_lo + 0.005 < hi) for b_lo, b_hi in others)
                 and len(scene.primitives) + len(added) + len(placed) <= MAX_PRIMITIVES)
 
@@ -193,8 +187,8 @@ def add_clutter(scene: RoomScene, p: float) -> RoomScene:
             placed = _moved(parts, x, 0.0, z, float(rng.uniform(0, math.pi)))
             lo, hi = _box_of(placed)
             fp = (lo[0], hi[0], lo[2], hi[2])
-            if any(fp[0] < b[1] + 0.03 and b[0] < fp[1] + 0.03 and fp[2] < b[3] + 0.03 and b[2] < fp[3] + 0.03
-                   for b in blocked) or _too_close(placed, cam, 0.75) or not fits(placed, []):
+            if any(_overlaps(fp, b, 0.03) for b in blocked) or _distance_to_aabb(cam, placed) < 0.75 \
+                    or not fits(placed, []):
                 continue
             blocked.append(fp)
             added += placed

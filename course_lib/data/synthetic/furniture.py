@@ -119,6 +119,18 @@ def _place(parts, position, yaw=0.0, quarter=None):
     return placed
 
 
+def _distance_to_aabb(point, parts) -> float:
+    """Distance from `point` to the axis-aligned box around placed primitives (0 inside it)."""
+    corners = np.concatenate([p.corners() for p in parts])
+    lo, hi = corners.min(0), corners.max(0)
+    gap = np.maximum(np.maximum(lo - point, point - hi), 0.0)
+    return float(np.sqrt((gap ** 2).sum()))
+
+
+def _overlaps(a, b, gap=0.05) -> bool:
+    return a[0] < b[1] + gap and b[0] < a[1] + gap and a[2] < b[3] + gap and b[2] < a[3] + gap
+
+
 def _box(center, size, material, label):
     return Primitive("box", tuple(center), tuple(0.5 * np.asarray(size)), material, 0.0, label)
 

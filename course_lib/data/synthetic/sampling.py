@@ -20,7 +20,8 @@ import math
 
 import numpy as np
 
-from .furniture import _FABRICS, _FREE_OBJECTS, _FURNITURE, _WALL_OBJECTS, _jitter, _material, _pick, _place
+from .furniture import (_FABRICS, _FREE_OBJECTS, _FURNITURE, _WALL_OBJECTS, _distance_to_aabb, _jitter, _material,
+                        _overlaps, _pick, _place)
 from .clutter import add_clutter
 from .scene import CLUTTER, LONG_VIEWS, MAX_DEPTH_M, PHOTO_LIGHT, PHOTO_SURFACES, Camera, Decal, Material, RoomScene
 from .variations import photo_lighting, photo_surfaces
@@ -35,17 +36,6 @@ def _footprint(parts):
     """(x0, x1, z0, z1) room-aligned rectangle around placed primitives."""
     corners = np.concatenate([p.corners() for p in parts])
     return corners[:, 0].min(), corners[:, 0].max(), corners[:, 2].min(), corners[:, 2].max()
-
-
-def _distance_to_aabb(point, parts) -> float:
-    corners = np.concatenate([p.corners() for p in parts])
-    lo, hi = corners.min(0), corners.max(0)
-    gap = np.maximum(np.maximum(lo - point, point - hi), 0.0)
-    return float(np.sqrt((gap ** 2).sum()))
-
-
-def _overlaps(a, b, gap=0.05) -> bool:
-    return a[0] < b[1] + gap and b[0] < a[1] + gap and a[2] < b[3] + gap and b[2] < a[3] + gap
 
 
 def _camera_z_of_room_corners(size, camera) -> float:
