@@ -2,8 +2,9 @@
 import numpy as np
 import pytest
 
-from course_lib.data.synthetic import (CLUTTER, LONG_VIEWS, MAX_DEPTH_M, NUM_FACES, PHOTO_LIGHT, PHOTO_SURFACES,
-                                      Material, add_clutter, photo_surfaces, render_room, render_scene, sample_scene)
+from course_lib.data.synthetic import (CLUTTER, DOORWAYS, LONG_VIEWS, MAX_DEPTH_M, NUM_FACES, PHOTO_LIGHT,
+                                      PHOTO_SURFACES, Material, add_clutter, add_doorway, photo_surfaces, render_room,
+                                      render_scene, sample_scene)
 from course_lib.data.synthetic.raycast import _cast
 from course_lib.data.synthetic.textures import _albedo as albedo
 from course_lib.geometry import backproject, normals_from_depth, nyu_intrinsics
@@ -274,3 +275,47 @@ def test_long_views_look_along_the_room_from_near_a_short_wall_and_are_a_functio
     changed = [sample_scene(s, long_views=0.5).camera != sample_scene(s).camera for s in range(16)]
     assert 0 < sum(changed) < 16                              # a probability per room
     np.testing.assert_array_equal(render_room(5, 60, 80, long_views=0.0)["rgb"], render_room(5, 60, 80)["rgb"])
+
+
+def test_doorways_open_the_facing_wall_onto_a_deeper_darker_space_and_are_a_function_of_the_seed():
+    from dataclasses import replace
+
+    assert DOORWAYS == 0                                      # off by default
+    opened, deeper = 0, 0
+    for seed in range(12):
+        plain, door = sample_scene(seed), sample_scene(seed, doorways=1.0)
+        assert door == sample_scene(seed, doorways=1.0)
+        if not door.beyond:
+            assert door == plain                              # no opening fitted: the room as sampled
+            continue
+        opened += 1
+        axis, coordinate, sign, factor = door.beyond
+        assert axis in (0, 2) and sign in (-1.0, 1.0) and 0.2 <= factor <= 0.9
+        # the room is longer towards the wall the camera faced, and the camera sees it from where it stood
+        grown = door.size_m[axis] - plain.size_m[axis]
+        assert 1.0 - 1e-9 <= grown <= 4.5 + 1e-9 and door.size_m[1] == plain.size_m[1]
+        shift = 0.0 if sign > 0 else grown
+        assert np.allclose(np.asarray(door.camera.position_m) - np.asarray(plain.camera.position_m),
+                           [shift if i == axis else 0.0 for i in range(3)])
+        # a partition from wall to wall and floor to ceiling, with an opening in it, where the wall stood
+        walls = [p for p in door.primitives if p.label == "partition"]
+        assert 2 <= len(walls) <= 3
+        corners = np.concatenate([p.corners() for p in walls])
+        front = corners[:, axis].min() if sign > 0 else corners[:, axis].max()
+        assert abs(front - (plain.size_m[axis] if sign > 0 else grown)) < 1e-6
+        frame, before = render_scene(door, 60, 80), render_scene(plain, 60, 80)
+        assert np.isfinite(frame["depth"]).all() and frame["depth"].max() <= MAX_DEPTH_M
+        deeper += bool((frame["depth"] > before["depth"] + 0.5).mean() > 0.01)   # seen through the opening
+        # the space past the opening is darker than the same room lit evenly
+        lit = render_scene(replace(door, beyond=(axis, coordinate, sign, 1.0)), 60, 80)
+        K = nyu_intrinsics(60, 80)
+        points = backproject(frame["depth"], K) @ door.camera.rotation().T + np.asarray(door.camera.position_m)
+        past = (points[..., axis] - coordinate) * sign > 0.05
+        if past.sum() > 20:
+            assert frame["rgb"][past].mean() < lit["rgb"][past].mean() - 2
+            np.testing.assert_array_equal(frame["rgb"][~past & ((points[..., axis] - coordinate) * sign < -0.05)],
+                                          lit["rgb"][~past & ((points[..., axis] - coordinate) * sign < -0.05)])
+    assert opened >= 10 and deeper >= 6
+    changed = [add_doorway(sample_scene(s), 0.5) != sample_scene(s) for s in range(12)]
+    assert 0 < sum(changed) < 12                              # a probability per room
+    np.testing.assert_array_equal(render_room(5, 60, 80, doorways=0.0)["rgb"], render_room(5, 60, 80)["rgb"])

@@ -32,7 +32,9 @@ How a frame is made (`render_room(seed)` = `render_scene(sample_scene(seed), hei
    panels, stained concrete), and (`clutter=`, off by default) the small things of lived-in rooms on
    their tables, seats and floor (`add_clutter`: books, bottles, monitors, lamps, plants, cushions,
    cartons, bins, bags, each at its real size), and (`long_views=`, off by default) the camera may stand
-   near a short wall and look along the room, as a photographer would.
+   near a short wall and look along the room, as a photographer would, and (`doorways=`, off by default)
+   the room may go on, darker, beyond a door or a wide opening in the wall the camera faces
+   (`add_doorway`).
 4. **Raw depth** (optional, `raw_depth=True`): the exact depth as a Kinect would deliver it: holes
    (0) at depth discontinuities, beyond a per-scene range, on dark, glossy or glass surfaces and at
    grazing angles, and the remaining values quantised like the Kinect's disparity (an error of about
@@ -52,7 +54,8 @@ The code, one file per stage; read them in this order:
 2. `furniture.py`: random materials, and the furniture built from boxes, cylinders and spheres.
 3. `sampling.py`: step 1, `sample_scene`: the room, the camera, decals, furniture, the lamp.
 4. `variations.py`: the room's look changed, geometry kept: `photo_lighting`, `photo_surfaces`,
-   `randomize_textures`; `clutter.py`: small things added to the room, `add_clutter`.
+   `randomize_textures`; `clutter.py`: small things added to the room, `add_clutter`; `doorways.py`: the
+   room going on beyond an opening, `add_doorway`.
 5. `raycast.py`: step 2, a ray per pixel, the nearest hit and its depth.
 6. `textures.py`: step 3, the procedural textures.
 7. `shading.py`: step 3, per pixel: normals, albedo, occlusion, floor shadows.
@@ -64,14 +67,15 @@ Everything other code uses is imported from here, e.g. `from course_lib.data.syn
 from __future__ import annotations
 
 from .clutter import add_clutter
+from .doorways import add_doorway
 from .render import render_room, render_scene
 from .sampling import sample_scene
-from .scene import (CLUTTER, FACE_NAMES, HELDOUT_SEED_BASE, KINECT_FOCAL_BASELINE, LONG_VIEWS, MAX_DEPTH_M,
+from .scene import (CLUTTER, DOORWAYS, FACE_NAMES, HELDOUT_SEED_BASE, KINECT_FOCAL_BASELINE, LONG_VIEWS, MAX_DEPTH_M,
                     MIN_DEPTH_M, NUM_FACES, PHOTO_LIGHT, PHOTO_SURFACES, RENDERER_VERSION, Camera, Decal,
                     Material, Primitive, RoomScene, face_coordinates)
 from .variations import photo_lighting, photo_surfaces, randomize_textures
 
-__all__ = ["CLUTTER", "FACE_NAMES", "HELDOUT_SEED_BASE", "KINECT_FOCAL_BASELINE", "LONG_VIEWS", "MAX_DEPTH_M",
+__all__ = ["CLUTTER", "DOORWAYS", "FACE_NAMES", "HELDOUT_SEED_BASE", "KINECT_FOCAL_BASELINE", "LONG_VIEWS", "MAX_DEPTH_M",
            "MIN_DEPTH_M", "NUM_FACES", "PHOTO_LIGHT", "PHOTO_SURFACES", "RENDERER_VERSION", "Camera", "Decal",
-           "Material", "Primitive", "RoomScene", "add_clutter", "face_coordinates", "photo_lighting",
+           "Material", "Primitive", "RoomScene", "add_clutter", "add_doorway", "face_coordinates", "photo_lighting",
            "photo_surfaces", "randomize_textures", "render_room", "render_scene", "sample_scene"]

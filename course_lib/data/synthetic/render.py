@@ -16,7 +16,7 @@ from course_lib.geometry import nyu_intrinsics
 from .kinect import _kinect
 from .raycast import _cast
 from .sampling import sample_scene
-from .scene import _F32, CLUTTER, LONG_VIEWS, PHOTO_LIGHT, PHOTO_SURFACES, RoomScene
+from .scene import _F32, CLUTTER, DOORWAYS, LONG_VIEWS, PHOTO_LIGHT, PHOTO_SURFACES, RoomScene
 from .shading import _floor_shadows, _occlusion, _surface
 from .variations import randomize_textures
 
@@ -44,7 +44,13 @@ def render_scene(scene: RoomScene, height: int = 240, width: int = 320, raw_dept
     falloff = _F32(scene.light_power) / (1 + dist2 * _F32(1 / 4.0))
     with np.errstate(divide="ignore", invalid="ignore"):
         ndotl *= _floor_shadows(scene, ids, px, py, pz, K, R).reshape(-1)
-    shade = _F32(scene.ambient) * (_F32(0.8) + _F32(0.2) * ny) + ndotl * falloff * _F32(0.6)
+    ambient = _F32(scene.ambient) * (_F32(0.8) + _F32(0.2) * ny)
+    if scene.beyond:   # past a doorway (add_doorway): a darker space, lamp and ambient light both weaker
+        axis, coordinate, sign, factor = scene.beyond
+        past = ((pxf, pyf, pzf)[axis] - _F32(coordinate)) * _F32(sign) > 0
+        falloff = np.where(past, falloff * _F32(factor), falloff)
+        ambient = np.where(past, ambient * _F32(factor), ambient)
+    shade = ambient + ndotl * falloff * _F32(0.6)
     shade *= _occlusion(scene, ids, px, py, pz, K, R).reshape(-1)
     color = albedo * shade
     view_len = 1 / np.sqrt(dxf * dxf + dyf * dyf + dzf * dzf)
@@ -95,7 +101,8 @@ def render_scene(scene: RoomScene, height: int = 240, width: int = 320, raw_dept
 
 def render_room(seed: int, height: int = 240, width: int = 320, raw_depth: bool = False,
                 return_scene: bool = False, random_textures: float = 0.0, photo_light: float = PHOTO_LIGHT,
-                surfaces: float = PHOTO_SURFACES, clutter: float = CLUTTER, long_views: float = LONG_VIEWS) -> dict:
+                surfaces: float = PHOTO_SURFACES, clutter: float = CLUTTER, long_views: float = LONG_VIEWS,
+                doorways: float = DOORWAYS) -> dict:
     """One synthetic room frame, the same for the same seed on any machine.
 
     Returns a dict: "rgb" (H, W, 3) uint8; "depth" (H, W) float32 metres (exact, no holes); "normals"
@@ -110,9 +117,10 @@ def render_room(seed: int, height: int = 240, width: int = 320, raw_depth: bool 
     (`photo_surfaces`; default `PHOTO_SURFACES`, 0: off). clutter: the probability that small things
     stand on its tables, seats and floor (`add_clutter`; default `CLUTTER`, 0: off). long_views: the
     probability that the camera looks along the room from near a short wall (default `LONG_VIEWS`, 0:
-    off). `photo_light=0` renders the rooms of renderer version 1. Introduced in lesson 01.
+    off). doorways: the probability that the room goes on, unlit, beyond an opening in the wall the camera
+    faces (`add_doorway`; default `DOORWAYS`, 0: off). `photo_light=0` renders the rooms of renderer version 1. Introduced in lesson 01.
     """
-    scene = randomize_textures(sample_scene(seed, photo_light, surfaces, clutter, long_views), random_textures)
+    scene = randomize_textures(sample_scene(seed, photo_light, surfaces, clutter, long_views, doorways), random_textures)
     out = render_scene(scene, height, width, raw_depth=raw_depth)
     if return_scene:
         out["scene"] = scene

@@ -9,7 +9,8 @@ depth edges off colour edges); a ceiling lamp; a material per surface. Last, the
 photo with probability `photo_light` (`photo_lighting`) and given busy walls and floor with probability
 `surfaces` (`photo_surfaces`; both in variations.py), and small things on its tables and floor with
 probability `clutter` (`add_clutter`, clutter.py). With probability `long_views` the camera instead
-stands near a short wall and looks along the room (`_long_view`).
+stands near a short wall and looks along the room (`_long_view`). With probability `doorways` the wall the
+camera faces becomes a partition with an opening onto more, unlit room beyond (`add_doorway`, doorways.py).
 
 Depth is within about 0.5-10 m (NYU's range): the camera keeps 0.7 m from walls and objects, and a room
 is shrunk until its farthest corner is closer than `MAX_DEPTH_M` along the optical axis.
@@ -23,7 +24,8 @@ import numpy as np
 from .furniture import (_FABRICS, _FREE_OBJECTS, _FURNITURE, _WALL_OBJECTS, _distance_to_aabb, _jitter, _material,
                         _overlaps, _pick, _place)
 from .clutter import add_clutter
-from .scene import CLUTTER, LONG_VIEWS, MAX_DEPTH_M, PHOTO_LIGHT, PHOTO_SURFACES, Camera, Decal, Material, RoomScene
+from .doorways import add_doorway
+from .scene import CLUTTER, DOORWAYS, LONG_VIEWS, MAX_DEPTH_M, PHOTO_LIGHT, PHOTO_SURFACES, Camera, Decal, Material, RoomScene
 from .variations import photo_lighting, photo_surfaces
 
 
@@ -60,14 +62,16 @@ def _long_view(rng, lx: float, lz: float, margin: float):
 
 
 def sample_scene(seed: int, photo_light: float = PHOTO_LIGHT, surfaces: float = PHOTO_SURFACES,
-                 clutter: float = CLUTTER, long_views: float = LONG_VIEWS) -> RoomScene:
+                 clutter: float = CLUTTER, long_views: float = LONG_VIEWS, doorways: float = DOORWAYS) -> RoomScene:
     """The random room for `seed` (an int >= 0): size, camera, furniture, decals, materials, light.
 
     photo_light: the probability that the room is lit like a photo (`photo_lighting`); surfaces: the
     probability that its walls and floor are busy and darker (`photo_surfaces`). The geometry depends on
     neither. clutter: the probability that small things stand on its tables, seats and floor (`add_clutter`,
     clutter.py), which adds geometry. long_views: the probability that the camera stands near one of the
-    room's short walls and looks along its length (`_long_view`), as a photographer shows a room."""
+    room's short walls and looks along its length (`_long_view`), as a photographer shows a room. doorways:
+    the probability that the room goes on, unlit, beyond an opening in the wall the camera faces
+    (`add_doorway`, doorways.py), which adds geometry."""
     rng = np.random.default_rng(seed)
     lx, lz = rng.uniform(2.0, 8.0), rng.uniform(2.0, 8.0)
     if max(lx, lz) < 3.0:   # very small rooms are rare
@@ -224,4 +228,4 @@ def sample_scene(seed: int, photo_light: float = PHOTO_LIGHT, surfaces: float = 
         decals=decals, light_m=light, light_power=float(rng.uniform(2.0, 5.0)), ambient=float(rng.uniform(0.2, 0.45)),
         exposure=float(rng.uniform(0.8, 1.25)), white_balance=_jitter(rng, (1.0, 0.97, 0.92), 0.05),
         noise_std=float(rng.uniform(0.004, 0.02)), kinect_range_m=float(rng.uniform(6.0, 9.5))), photo_light)
-    return add_clutter(photo_surfaces(scene, surfaces), clutter)
+    return add_doorway(add_clutter(photo_surfaces(scene, surfaces), clutter), doorways)

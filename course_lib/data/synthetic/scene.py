@@ -22,6 +22,7 @@ RENDERER_VERSION = 2  # raise it whenever a change moves any pixel: saved runs a
 PHOTO_LIGHT = 0.8  # the share of rooms lit like photos (photo_lighting); 0 gives renderer version 1's frames
 PHOTO_SURFACES = 0.0  # the share of rooms with busy walls and floors (photo_surfaces): off, see benchmarks/RESULTS.md
 LONG_VIEWS = 0.0  # the share of rooms seen along their length from near a short wall (_long_view): off
+DOORWAYS = 0.0  # the share of rooms that go on beyond an opening in the wall the camera faces (add_doorway): off
 CLUTTER = 0.0  # the share of rooms with small things on tables and floor (add_clutter): off, see benchmarks/RESULTS.md
 KINECT_FOCAL_BASELINE = 580.0 * 0.075  # focal length (px) x baseline (m) of the Kinect's IR pair
 
@@ -119,6 +120,8 @@ class RoomScene:
     noise_std: float = 0.01                 # sensor noise, fraction of full scale
     kinect_range_m: float = 8.0             # raw depth: no measurement beyond this
     contrast: float = 1.0                   # tone curve: > 1 steepens the mid-tones and clips shadows/highlights
+    beyond: tuple = ()                      # (axis, coordinate, sign, factor): the darker space past a doorway
+                                            # (add_doorway), where sign * (p[axis] - coordinate) > 0
 
     def summary(self) -> str:
         """A few lines describing the scene (for lesson 01)."""
