@@ -82,6 +82,7 @@ def main(argv=None) -> int:
         print("no real photos: set COURSE_REALDATA to compare with them", file=sys.stderr)
     for name, options in (("rooms, default", {}), ("rooms, busy walls (surfaces=1)", {"surfaces": 1.0}),
                           ("rooms, clutter=1", {"clutter": 1.0}), ("rooms, long_views=1", {"long_views": 1.0}),
+                          ("rooms, doorways=1", {"doorways": 1.0}),
                           ("rooms, flat (photo_light=0)", {"photo_light": 0.0})):
         values = np.array([detail(room["rgb"], room["depth"])
                            for room in (render_room(seed, *size, **options) for seed in range(args.rooms))])

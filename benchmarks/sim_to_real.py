@@ -9,6 +9,7 @@
     COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py --surfaces 0.5  # busy walls and floors
     COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py --clutter 0.5  # small things on tables, floor
     COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py --long-views 0.5  # views along the room
+    COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py --doorways 0.5  # openings onto more room
     COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py --seeds 0 1 2  # the spread of three seeds
 
 The recipe is `course_lib.runs.cpu_recipe()` (printed first; about 7 minutes on 2 CPU cores): a
@@ -17,7 +18,8 @@ lands in runs/sim_to_real_<tag>/ and is loaded on a re-run of the same recipe. T
 
 - the synthetic held-out figure (the 64 `heldout_rooms` at 96x128, no crop), so that both sides are seen,
   on the default rooms, on the same rooms with busy walls and floors (surfaces=0.5), with clutter
-  (clutter=0.5), half of them seen along their length (long_views=0.5), and lit flat (photo_light=0,
+  (clutter=0.5), half of them seen along their length (long_views=0.5), half going on beyond a doorway
+  (doorways=0.5), and lit flat (photo_light=0,
   surfaces=0: renderer version 1's rooms);
 - for each real frame with depth in $COURSE_REALDATA: delta1, abs_rel, the median-scaled delta1 (the
   shape alone) and median(gt)/median(pred) (> 1: the room predicted too near), through the path of
@@ -50,7 +52,7 @@ def main(argv=None) -> int:
     import numpy as np
     import torch
 
-    from course_lib.data.synthetic import CLUTTER, LONG_VIEWS, PHOTO_LIGHT, PHOTO_SURFACES
+    from course_lib.data.synthetic import CLUTTER, DOORWAYS, LONG_VIEWS, PHOTO_LIGHT, PHOTO_SURFACES
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--zoom", type=float, default=1.0, help="train with random zooms of 1..ZOOM (default 1: none)")
@@ -72,6 +74,9 @@ def main(argv=None) -> int:
     parser.add_argument("--long-views", type=float, default=LONG_VIEWS,
                         help=f"the share of training rooms seen along their length from near a short wall "
                              f"(default {LONG_VIEWS:g}, the library's)")
+    parser.add_argument("--doorways", type=float, default=DOORWAYS,
+                        help=f"the share of training rooms that go on, darker, beyond an opening in the wall the "
+                             f"camera faces (`add_doorway`; default {DOORWAYS:g}, the library's)")
     parser.add_argument("--steps", type=int, default=None, help="override the recipe's steps (a shorter check)")
     parser.add_argument("--train-rooms", type=int, default=None,
                         help="override the recipe's number of distinct training rooms (default: the recipe's)")
@@ -106,7 +111,7 @@ def measure(args, frames, seed) -> dict:
 
     from course_lib.data import SyntheticRooms, heldout_rooms, make_dataset, train_transforms
     from course_lib.data.cached import CachedSamples
-    from course_lib.data.synthetic import CLUTTER, LONG_VIEWS, PHOTO_LIGHT, PHOTO_SURFACES
+    from course_lib.data.synthetic import CLUTTER, DOORWAYS, LONG_VIEWS, PHOTO_LIGHT, PHOTO_SURFACES
     from course_lib.evaluate import EvalProtocol, evaluate, evaluate_frames
     from course_lib.models import build_model
     from course_lib.predict import predict_photo
@@ -121,7 +126,8 @@ def measure(args, frames, seed) -> dict:
     size = recipe.image_size
     rooms_tag = "".join(f"_{name}{value:g}" for name, value, default in (
         ("light", args.photo_light, PHOTO_LIGHT), ("surfaces", args.surfaces, PHOTO_SURFACES),
-        ("clutter", args.clutter, CLUTTER), ("long", args.long_views, LONG_VIEWS)) if value != default)
+        ("clutter", args.clutter, CLUTTER), ("long", args.long_views, LONG_VIEWS),
+        ("doorways", args.doorways, DOORWAYS)) if value != default)
     tag = f"zoom{args.zoom:g}" + (f"_camera{args.camera_effects:g}" if args.camera_effects else "") + \
         (f"_jitter{args.jitter:g}" if args.jitter is not None else "") + \
         (f"_textures{args.random_textures:g}" if args.random_textures else "") + rooms_tag + \
@@ -134,7 +140,8 @@ def measure(args, frames, seed) -> dict:
 
     train = CachedSamples(SyntheticRooms(recipe.train_rooms, size, transform=augmentation,
                                          random_textures=args.random_textures, photo_light=args.photo_light,
-                                         surfaces=args.surfaces, clutter=args.clutter, long_views=args.long_views))
+                                         surfaces=args.surfaces, clutter=args.clutter, long_views=args.long_views,
+                                         doorways=args.doorways))
     val = CachedSamples(make_dataset("synthetic", "val", size, length=32))
     run = train_or_load(f"sim_to_real_{tag}", lambda: build_model("unet", base_channels=recipe.base_channels),
                         train, val, recipe.loss, recipe.config)
@@ -147,6 +154,7 @@ def measure(args, frames, seed) -> dict:
             ("busy walls", "busy walls: surfaces=0.5", {"surfaces": 0.5}),
             ("clutter", "with clutter: clutter=0.5", {"clutter": 0.5}),
             ("long views", "half seen along their length: long_views=0.5", {"long_views": 0.5}),
+            ("doorway", "half going on beyond a doorway: doorways=0.5", {"doorways": 0.5}),
             ("flat", "flat: photo_light=0, surfaces=0", {"photo_light": 0.0, "surfaces": 0.0})):
         synthetic = evaluate(model, heldout_rooms(64, size, **rooms), EvalProtocol(crop=None),
                              progress=False).summary
@@ -167,7 +175,8 @@ def measure(args, frames, seed) -> dict:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     rooms = heldout_rooms(len(frames), (240, 320), photo_light=args.photo_light, surfaces=args.surfaces,
-                          clutter=args.clutter, long_views=args.long_views)    # rooms like the training rooms
+                          clutter=args.clutter, long_views=args.long_views,
+                          doorways=args.doorways)                             # rooms like the training rooms
     fig, axes = plt.subplots(2, len(frames), figsize=(3.2 * len(frames), 5.2))
     for k, frame in enumerate(frames):
         axes[0, k].imshow(rooms.sample(k)["rgb"])

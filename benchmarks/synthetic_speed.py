@@ -2,6 +2,7 @@
 
     python benchmarks/synthetic_speed.py --size 240 320 --frames 100 --threads 1
     python benchmarks/synthetic_speed.py --clutter 1    # every room with clutter (more objects to ray-cast)
+    python benchmarks/synthetic_speed.py --doorways 1   # every room going on beyond an opening
 
 The renderer is plain numpy: elementwise ufuncs run on one thread whatever the settings, and the
 thread limits set here (OMP/MKL/OpenBLAS, and torch when it is imported) only keep BLAS and torch
@@ -29,6 +30,9 @@ def main(argv=None) -> int:
     parser.add_argument("--clutter", type=float, default=None,
                         help="share of rooms with small things on tables, seats and floor "
                              "(default: the library's, CLUTTER)")
+    parser.add_argument("--doorways", type=float, default=None,
+                        help="share of rooms going on beyond an opening in the wall the camera faces "
+                             "(default: the library's, DOORWAYS)")
     parser.add_argument("--repeats", type=int, default=3, help="timed passes over the frames; best and median shown")
     args = parser.parse_args(argv)
 
@@ -39,11 +43,12 @@ def main(argv=None) -> int:
 
     import numpy as np
 
-    from course_lib.data.synthetic import CLUTTER, PHOTO_SURFACES, render_room
+    from course_lib.data.synthetic import CLUTTER, DOORWAYS, PHOTO_SURFACES, render_room
 
     rooms = {"random_textures": args.random_textures,
              "surfaces": PHOTO_SURFACES if args.surfaces is None else args.surfaces,
-             "clutter": CLUTTER if args.clutter is None else args.clutter}
+             "clutter": CLUTTER if args.clutter is None else args.clutter,
+             "doorways": DOORWAYS if args.doorways is None else args.doorways}
 
     h, w = args.size
     render_room(0, h, w, raw_depth=args.raw_depth)            # warm-up (imports, noise texture)
