@@ -19,10 +19,10 @@ lands in runs/sim_to_real_<tag>/ and is loaded on a re-run of the same recipe. T
 - the synthetic held-out figure (the 64 `heldout_rooms` at 96x128, no crop), so that both sides are seen,
   on the default rooms, on the same rooms with busy walls and floors (surfaces=0.5), with clutter
   (clutter=0.5), half of them seen along their length (long_views=0.5), half going on beyond a doorway
-  (doorways=0.5), and lit flat (photo_light=0,
-  surfaces=0: renderer version 1's rooms);
+  (doorways=0.5), and lit flat (photo_light=0, surfaces=0: renderer version 1's rooms);
 - for each real frame with depth in $COURSE_REALDATA: delta1, abs_rel, the median-scaled delta1 (the
-  shape alone) and median(gt)/median(pred) (> 1: the room predicted too near), through the path of
+  shape alone) and median(gt)/median(pred) (> 1: the room predicted too near), then the mean silog (Eigen's
+  scale-invariant log error, the shape measured another way), through the path of
   `python -m course_lib predict` (the photo resized to the training focal length), with raw Kinect
   depth (holes excluded), the Eigen crop, 0.001-10 m, per-image mean;
 
@@ -75,7 +75,7 @@ def main(argv=None) -> int:
                         help=f"the share of training rooms seen along their length from near a short wall "
                              f"(default {LONG_VIEWS:g}, the library's)")
     parser.add_argument("--doorways", type=float, default=DOORWAYS,
-                        help=f"the share of training rooms that go on, darker, beyond an opening in the wall the "
+                        help=f"the share of training rooms that go on beyond an opening in the wall the "
                              f"camera faces (`add_doorway`; default {DOORWAYS:g}, the library's)")
     parser.add_argument("--steps", type=int, default=None, help="override the recipe's steps (a shorter check)")
     parser.add_argument("--train-rooms", type=int, default=None,
@@ -168,9 +168,11 @@ def measure(args, frames, seed) -> dict:
     mean = print_rows("training focal length", rows)
     print(f"mean over {len(rows)} real frames: delta1 {mean['d1']:.3f}, abs_rel {mean['abs_rel']:.3f}, "
           f"median-scaled delta1 {mean['d1_median_scaled']:.3f}, median(gt)/median(pred) {mean['median_ratio']:.2f}")
+    silog = float(np.mean([r["silog"] for r in rows]))       # Eigen's scale-invariant log error: the shape again
+    print(f"mean scale-invariant log error (silog, 100 x the std of ln pred - ln gt; lower is better): {silog:.2f}")
     figures.update({"real delta1": mean["d1"], "real abs_rel": mean["abs_rel"],
                     "real delta1, median-scaled": mean["d1_median_scaled"],
-                    "real median(gt)/median(pred)": mean["median_ratio"]})
+                    "real median(gt)/median(pred)": mean["median_ratio"], "real silog": silog})
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -75,7 +75,7 @@ class SyntheticRooms(DepthDataset):
     `PHOTO_SURFACES`). clutter: the probability that small things stand on a room's tables, seats and floor
     (`course_lib.data.synthetic.add_clutter`; default `CLUTTER`, 0). long_views: the probability that a
     room is seen along its length from near a short wall (`course_lib.data.synthetic.sample_scene`;
-    default `LONG_VIEWS`, 0). doorways: the probability that a room goes on, darker, beyond an opening in
+    default `LONG_VIEWS`, 0). doorways: the probability that a room goes on beyond an opening in
     the wall the camera faces (`course_lib.data.synthetic.add_doorway`; default `DOORWAYS`, 0).
     """
 

@@ -33,7 +33,7 @@ How a frame is made (`render_room(seed)` = `render_scene(sample_scene(seed), hei
    their tables, seats and floor (`add_clutter`: books, bottles, monitors, lamps, plants, cushions,
    cartons, bins, bags, each at its real size), and (`long_views=`, off by default) the camera may stand
    near a short wall and look along the room, as a photographer would, and (`doorways=`, off by default)
-   the room may go on, darker, beyond a door or a wide opening in the wall the camera faces
+   the room may go on beyond a door or a wide opening in the wall the camera faces
    (`add_doorway`).
 4. **Raw depth** (optional, `raw_depth=True`): the exact depth as a Kinect would deliver it: holes
    (0) at depth discontinuities, beyond a per-scene range, on dark, glossy or glass surfaces and at

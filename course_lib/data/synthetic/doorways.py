@@ -7,8 +7,10 @@ first. `add_doorway(scene, p)` gives a sampled room, with probability `p`, such 
 camera faces moves back by 1.5-4.5 m, a partition with the wall's own material stands where it was
 (10-20 cm thick) with a door (0.8-1 m wide, about 2 m high) or a wide opening (1.2-3 m, up to the
 ceiling) in it where the camera can see it, one or two pieces of furniture stand in the space beyond,
-and that space is darker: it gets 20-90 % of the light the room's lamp and ambient light would give it
-(`RoomScene.beyond`, which the renderer reads).
+and that space is lit its own way: 25-150 % of the light the room's lamp and ambient light would give it
+(`RoomScene.beyond`, which the renderer reads), as the next room's lights may be off or on. Not always
+darker: a network trained on spaces beyond that are always darker learns that darkness is distance,
+and real rooms have dark things close by (benchmarks/RESULTS.md measures both versions).
 
 Like clutter.py this adds geometry, so depth and normals change with it. It is a pure function of the
 scene's seed (its own random stream), the frame's depth stays below `MAX_DEPTH_M`, and a room it
@@ -98,7 +100,7 @@ def _wall_box(axis, lo, hi, s0, s1, t0, t1, material) -> Primitive:
 
 def add_doorway(scene: RoomScene, p: float) -> RoomScene:
     """With probability `p`, the room with the wall the camera faces moved back and a partition with an
-    opening where it stood; the space beyond is darker. See the module's docstring.
+    opening where it stood; the space beyond is lit its own way. See the module's docstring.
 
     A pure function of the scene's seed; with `p` 0, when the draw says no, or when no opening fits (the
     wall too short, furniture in the way, no room left below `MAX_DEPTH_M`), the scene comes back unchanged."""
@@ -195,4 +197,4 @@ def add_doorway(scene: RoomScene, p: float) -> RoomScene:
         return scene
     sign = 1.0 if high else -1.0
     return replace(moved, size_m=tuple(float(v) for v in size), primitives=moved.primitives + parts,
-                   beyond=(axis, float(hi if high else lo), sign, float(rng.uniform(0.2, 0.9))))
+                   beyond=(axis, float(hi if high else lo), sign, float(rng.uniform(0.25, 1.5))))

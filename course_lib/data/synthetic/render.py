@@ -45,7 +45,7 @@ def render_scene(scene: RoomScene, height: int = 240, width: int = 320, raw_dept
     with np.errstate(divide="ignore", invalid="ignore"):
         ndotl *= _floor_shadows(scene, ids, px, py, pz, K, R).reshape(-1)
     ambient = _F32(scene.ambient) * (_F32(0.8) + _F32(0.2) * ny)
-    if scene.beyond:   # past a doorway (add_doorway): a darker space, lamp and ambient light both weaker
+    if scene.beyond:   # past a doorway (add_doorway): lamp and ambient light times the space's own factor
         axis, coordinate, sign, factor = scene.beyond
         past = ((pxf, pyf, pzf)[axis] - _F32(coordinate)) * _F32(sign) > 0
         falloff = np.where(past, falloff * _F32(factor), falloff)
@@ -117,7 +117,7 @@ def render_room(seed: int, height: int = 240, width: int = 320, raw_depth: bool 
     (`photo_surfaces`; default `PHOTO_SURFACES`, 0: off). clutter: the probability that small things
     stand on its tables, seats and floor (`add_clutter`; default `CLUTTER`, 0: off). long_views: the
     probability that the camera looks along the room from near a short wall (default `LONG_VIEWS`, 0:
-    off). doorways: the probability that the room goes on, unlit, beyond an opening in the wall the camera
+    off). doorways: the probability that the room goes on beyond an opening in the wall the camera
     faces (`add_doorway`; default `DOORWAYS`, 0: off). `photo_light=0` renders the rooms of renderer version 1. Introduced in lesson 01.
     """
     scene = randomize_textures(sample_scene(seed, photo_light, surfaces, clutter, long_views, doorways), random_textures)

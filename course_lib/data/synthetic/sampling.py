@@ -10,7 +10,7 @@ photo with probability `photo_light` (`photo_lighting`) and given busy walls and
 `surfaces` (`photo_surfaces`; both in variations.py), and small things on its tables and floor with
 probability `clutter` (`add_clutter`, clutter.py). With probability `long_views` the camera instead
 stands near a short wall and looks along the room (`_long_view`). With probability `doorways` the wall the
-camera faces becomes a partition with an opening onto more, unlit room beyond (`add_doorway`, doorways.py).
+camera faces becomes a partition with an opening onto more room beyond (`add_doorway`, doorways.py).
 
 Depth is within about 0.5-10 m (NYU's range): the camera keeps 0.7 m from walls and objects, and a room
 is shrunk until its farthest corner is closer than `MAX_DEPTH_M` along the optical axis.
@@ -70,7 +70,7 @@ def sample_scene(seed: int, photo_light: float = PHOTO_LIGHT, surfaces: float = 
     neither. clutter: the probability that small things stand on its tables, seats and floor (`add_clutter`,
     clutter.py), which adds geometry. long_views: the probability that the camera stands near one of the
     room's short walls and looks along its length (`_long_view`), as a photographer shows a room. doorways:
-    the probability that the room goes on, unlit, beyond an opening in the wall the camera faces
+    the probability that the room goes on beyond an opening in the wall the camera faces
     (`add_doorway`, doorways.py), which adds geometry."""
     rng = np.random.default_rng(seed)
     lx, lz = rng.uniform(2.0, 8.0), rng.uniform(2.0, 8.0)

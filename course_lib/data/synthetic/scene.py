@@ -120,8 +120,9 @@ class RoomScene:
     noise_std: float = 0.01                 # sensor noise, fraction of full scale
     kinect_range_m: float = 8.0             # raw depth: no measurement beyond this
     contrast: float = 1.0                   # tone curve: > 1 steepens the mid-tones and clips shadows/highlights
-    beyond: tuple = ()                      # (axis, coordinate, sign, factor): the darker space past a doorway
-                                            # (add_doorway), where sign * (p[axis] - coordinate) > 0
+    beyond: tuple = ()                      # (axis, coordinate, sign, factor): the space past a doorway
+                                            # (add_doorway), where sign * (p[axis] - coordinate) > 0, lit
+                                            # by factor times the room's light
 
     def summary(self) -> str:
         """A few lines describing the scene (for lesson 01)."""
