@@ -75,7 +75,8 @@ from .scene import (CLUTTER, DOORWAYS, FACE_NAMES, HELDOUT_SEED_BASE, KINECT_FOC
                     Material, Primitive, RoomScene, face_coordinates)
 from .variations import photo_lighting, photo_surfaces, randomize_textures
 
-__all__ = ["CLUTTER", "DOORWAYS", "FACE_NAMES", "HELDOUT_SEED_BASE", "KINECT_FOCAL_BASELINE", "LONG_VIEWS", "MAX_DEPTH_M",
+__all__ = ["CLUTTER", "DOORWAYS", "FACE_NAMES", "HELDOUT_SEED_BASE", "KINECT_FOCAL_BASELINE", "LONG_VIEWS",
+           "MAX_DEPTH_M",
            "MIN_DEPTH_M", "NUM_FACES", "PHOTO_LIGHT", "PHOTO_SURFACES", "RENDERER_VERSION", "Camera", "Decal",
            "Material", "Primitive", "RoomScene", "add_clutter", "add_doorway", "face_coordinates", "photo_lighting",
            "photo_surfaces", "randomize_textures", "render_room", "render_scene", "sample_scene"]

@@ -23,7 +23,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from .furniture import _WALL_OBJECTS, _material, _overlaps, _place
+from .furniture import _WALL_OBJECTS, _camera_z_of_room_corners, _material, _overlaps, _place
 from .scene import MAX_DEPTH_M, NUM_FACES, Primitive, RoomScene
 
 _MAX_PRIMITIVES = 255 - NUM_FACES     # the renderer's id map is uint8: faces first, then every primitive
@@ -65,13 +65,6 @@ def _shifted(scene: RoomScene, axis: int, d: float) -> RoomScene:
     camera = replace(scene.camera, position_m=move(scene.camera.position_m))
     return replace(scene, camera=camera, light_m=move(scene.light_m), decals=decals,
                    primitives=[replace(q, center_m=move(q.center_m)) for q in scene.primitives])
-
-
-def _farthest_corner(size, camera) -> float:
-    """Depth along the optical axis of the room box's farthest corner."""
-    lx, ly, lz = size
-    corners = np.array([[x, y, z] for x in (0, lx) for y in (0, ly) for z in (0, lz)], dtype=float)
-    return float(((corners - np.asarray(camera.position_m)) @ camera.rotation()[:, 2]).max())
 
 
 def _resting_on(primitives, seeds) -> list[int]:
@@ -123,7 +116,7 @@ def add_doorway(scene: RoomScene, p: float) -> RoomScene:
         if not high:
             camera = replace(camera, position_m=tuple(v + (d if i == axis else 0.0)
                                                       for i, v in enumerate(camera.position_m)))
-        if _farthest_corner(size, camera) <= MAX_DEPTH_M - 0.2:
+        if _camera_z_of_room_corners(size, camera) <= MAX_DEPTH_M - 0.2:
             break
         d *= 0.85
         if d < 1.0:
@@ -149,7 +142,10 @@ def add_doorway(scene: RoomScene, p: float) -> RoomScene:
             against.append((k, c[:, other].min(), c[:, other].max()))
     blocking = []
     for attempt in range(10):
-        s0 = (s_hit - width / 2 + rng.uniform(-1, 1) * min(1.0, distance / 2)) if attempt < 5 else rng.uniform(0, length)
+        if attempt < 5:                                 # near where the camera looks, then anywhere
+            s0 = s_hit - width / 2 + rng.uniform(-1, 1) * min(1.0, distance / 2)
+        else:
+            s0 = rng.uniform(0, length)
         s0 = float(np.clip(s0, 0.15, length - width - 0.15))
         blocks = [k for k, lo, hi in against if not (s0 + width < lo - 0.05 or hi + 0.05 < s0)]
         if attempt == 0 or len(blocks) < len(blocking):

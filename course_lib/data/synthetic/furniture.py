@@ -119,6 +119,14 @@ def _place(parts, position, yaw=0.0, quarter=None):
     return placed
 
 
+def _camera_z_of_room_corners(size, camera) -> float:
+    """Depth along the camera's optical axis of the farthest corner of a room box of `size`."""
+    lx, ly, lz = size
+    corners = np.array([[x, y, z] for x in (0, lx) for y in (0, ly) for z in (0, lz)], dtype=float)
+    forward = camera.rotation()[:, 2]
+    return float(((corners - np.asarray(camera.position_m)) @ forward).max())
+
+
 def _distance_to_aabb(point, parts) -> float:
     """Distance from `point` to the axis-aligned box around placed primitives (0 inside it)."""
     corners = np.concatenate([p.corners() for p in parts])

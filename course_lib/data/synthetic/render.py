@@ -118,9 +118,11 @@ def render_room(seed: int, height: int = 240, width: int = 320, raw_depth: bool 
     stand on its tables, seats and floor (`add_clutter`; default `CLUTTER`, 0: off). long_views: the
     probability that the camera looks along the room from near a short wall (default `LONG_VIEWS`, 0:
     off). doorways: the probability that the room goes on beyond an opening in the wall the camera
-    faces (`add_doorway`; default `DOORWAYS`, 0: off). `photo_light=0` renders the rooms of renderer version 1. Introduced in lesson 01.
+    faces (`add_doorway`; default `DOORWAYS`, 0: off). `photo_light=0` renders the rooms of renderer version 1.
+    Introduced in lesson 01.
     """
-    scene = randomize_textures(sample_scene(seed, photo_light, surfaces, clutter, long_views, doorways), random_textures)
+    scene = sample_scene(seed, photo_light, surfaces, clutter, long_views, doorways)
+    scene = randomize_textures(scene, random_textures)
     out = render_scene(scene, height, width, raw_depth=raw_depth)
     if return_scene:
         out["scene"] = scene

@@ -21,11 +21,12 @@ import math
 
 import numpy as np
 
-from .furniture import (_FABRICS, _FREE_OBJECTS, _FURNITURE, _WALL_OBJECTS, _distance_to_aabb, _jitter, _material,
-                        _overlaps, _pick, _place)
+from .furniture import (_FABRICS, _FREE_OBJECTS, _FURNITURE, _WALL_OBJECTS, _camera_z_of_room_corners,
+                        _distance_to_aabb, _jitter, _material, _overlaps, _pick, _place)
 from .clutter import add_clutter
 from .doorways import add_doorway
-from .scene import CLUTTER, DOORWAYS, LONG_VIEWS, MAX_DEPTH_M, PHOTO_LIGHT, PHOTO_SURFACES, Camera, Decal, Material, RoomScene
+from .scene import (CLUTTER, DOORWAYS, LONG_VIEWS, MAX_DEPTH_M, PHOTO_LIGHT, PHOTO_SURFACES, Camera, Decal, Material,
+                    RoomScene)
 from .variations import photo_lighting, photo_surfaces
 
 
@@ -38,13 +39,6 @@ def _footprint(parts):
     """(x0, x1, z0, z1) room-aligned rectangle around placed primitives."""
     corners = np.concatenate([p.corners() for p in parts])
     return corners[:, 0].min(), corners[:, 0].max(), corners[:, 2].min(), corners[:, 2].max()
-
-
-def _camera_z_of_room_corners(size, camera) -> float:
-    lx, ly, lz = size
-    corners = np.array([[x, y, z] for x in (0, lx) for y in (0, ly) for z in (0, lz)], dtype=float)
-    forward = camera.rotation()[:, 2]
-    return float(((corners - np.asarray(camera.position_m)) @ forward).max())
 
 
 def _long_view(rng, lx: float, lz: float, margin: float):
