@@ -32,10 +32,10 @@ def floor_pose(depth_m: np.ndarray, K: np.ndarray, seed: int = 0, trials: int = 
     The camera frame is x right, y down, z forward; the floor's normal n (pointing down, n_y > cos 45 deg)
     and distance h satisfy n . p = h for the floor points p. Pitch is the angle of the optical axis above
     the horizontal (negative: looking down), roll the tilt of the image's x axis."""
+    from course_lib.geometry import backproject
+
     rng = np.random.default_rng(seed)
-    v, u = np.nonzero(depth_m > 0)
-    z = depth_m[v, u].astype(np.float64)
-    points = np.stack([(u - K[0, 2]) / K[0, 0] * z, (v - K[1, 2]) / K[1, 1] * z, z], 1)
+    points = backproject(depth_m, K)[depth_m > 0].astype(np.float64)     # (N, 3) camera frame, metres
     scored = points[rng.choice(len(points), min(len(points), 20000), replace=False)]
     best = (-1, None, 0.0)
     for _ in range(trials):
@@ -70,6 +70,7 @@ def floor_pose(depth_m: np.ndarray, K: np.ndarray, seed: int = 0, trials: int = 
 
 def main(argv=None) -> int:
     from course_lib.data import heldout_rooms
+    from course_lib.data.synthetic import sample_scene
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rooms", type=int, default=16, help="held-out synthetic rooms to check the fit on")
@@ -84,8 +85,6 @@ def main(argv=None) -> int:
     print("synthetic held-out rooms at 480x640, raw depth (the fit against the truth):")
     print(f"{'room':<22}{'height m':>10}{'true':>7}{'pitch deg':>11}{'true':>7}{'roll deg':>10}{'true':>7}{'floor':>7}")
     for k in range(args.rooms):
-        from course_lib.data.synthetic import sample_scene
-
         sample = rooms.sample(k)
         camera = sample_scene(rooms.scene_seed(k)).camera
         height, pitch, roll, share = floor_pose(sample["raw_depth"], sample["K"], seed=k)

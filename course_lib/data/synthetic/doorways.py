@@ -23,11 +23,10 @@ from dataclasses import replace
 
 import numpy as np
 
-from .furniture import _WALL_OBJECTS, _camera_z_of_room_corners, _material, _overlaps, _place
-from .scene import MAX_DEPTH_M, NUM_FACES, Primitive, RoomScene
-
-_MAX_PRIMITIVES = 255 - NUM_FACES     # the renderer's id map is uint8: faces first, then every primitive
-_QUARTER_OF_FACE = {4: 0, 5: 2, 2: 1, 3: 3}   # as in sampling.py: object frame z (out of the wall) -> room
+from .clutter import MAX_PRIMITIVES
+from .furniture import (_WALL_OBJECTS, _against_wall, _camera_z_of_room_corners, _choose, _footprint,
+                        _furniture_materials, _overlaps)
+from .scene import MAX_DEPTH_M, Primitive, RoomScene
 
 
 def _facing_wall(scene: RoomScene) -> tuple[int, float, float]:
@@ -168,28 +167,23 @@ def add_doorway(scene: RoomScene, p: float) -> RoomScene:
 
     # One or two pieces of furniture against the far wall of the space beyond.
     beyond_lo, beyond_hi = (hi, old + d) if high else (0.0, lo)
-    mats = {"furniture": _material(rng, "furniture"), "wood": _material(rng, "wood"),
-            "fabric": _material(rng, "fabric"), "metal": _material(rng, "metal"), "books": _material(rng, "books")}
-    weights = np.array([w for _, w in _WALL_OBJECTS], dtype=float)
+    mats = _furniture_materials(rng)
     footprints = []
-    nx, nz = size[0], size[2]
     for _ in range(int(rng.integers(1, 3))):
-        builder = _WALL_OBJECTS[int(rng.choice(len(_WALL_OBJECTS), p=weights / weights.sum()))][0]
-        objects, (w, depth) = builder(rng, mats)
+        objects, (w, depth) = _choose(rng, _WALL_OBJECTS)(rng, mats)
         if w + 0.1 > length or depth + 0.1 > beyond_hi - beyond_lo:
             continue
         s = rng.uniform(w / 2 + 0.02, length - w / 2 - 0.02)
-        placed = _place(objects, {2: (0.02, 0, s), 3: (nx - 0.02, 0, s), 4: (s, 0, 0.02),
-                                  5: (s, 0, nz - 0.02)}[face], quarter=_QUARTER_OF_FACE[face])
+        placed = _against_wall(objects, face, s, 0.02, size[0], size[2])
         c = np.concatenate([q.corners() for q in placed])
-        fp = (c[:, 0].min(), c[:, 0].max(), c[:, 2].min(), c[:, 2].max())
+        fp = _footprint(placed)
         if c[:, 1].max() > ly - 0.05 or any(_overlaps(fp, other) for other in footprints):
             continue
         if c[:, axis].min() < beyond_lo + 0.02 or c[:, axis].max() > beyond_hi:
             continue
         footprints.append(fp)
         parts += placed
-    if len(moved.primitives) + len(parts) > _MAX_PRIMITIVES:
+    if len(moved.primitives) + len(parts) > MAX_PRIMITIVES:
         return scene
     sign = 1.0 if high else -1.0
     return replace(moved, size_m=tuple(float(v) for v in size), primitives=moved.primitives + parts,

@@ -119,6 +119,34 @@ def _place(parts, position, yaw=0.0, quarter=None):
     return placed
 
 
+def _choose(rng, options):
+    """One of `options` [(value, weight), ...], drawn by weight."""
+    weights = np.array([w for _, w in options], dtype=float)
+    return options[int(rng.choice(len(options), p=weights / weights.sum()))][0]
+
+
+def _furniture_materials(rng) -> dict:
+    """One material per role the furniture builders ask for."""
+    return {"furniture": _material(rng, "furniture"), "wood": _material(rng, "wood"),
+            "fabric": _material(rng, "fabric"), "metal": _material(rng, "metal"), "books": _material(rng, "books")}
+
+
+def _footprint(parts):
+    """(x0, x1, z0, z1) room-aligned rectangle around placed primitives."""
+    corners = np.concatenate([p.corners() for p in parts])
+    return corners[:, 0].min(), corners[:, 0].max(), corners[:, 2].min(), corners[:, 2].max()
+
+
+_QUARTER_OF_FACE = {4: 0, 5: 2, 2: 1, 3: 3}   # object frame z (out of the wall) -> room interior
+
+
+def _against_wall(parts, face: int, s: float, gap: float, lx: float, lz: float):
+    """An object built in its own frame, placed with its back `gap` metres from wall `face` (2-5) of a room
+    lx by lz, centred `s` metres along that wall."""
+    position = {2: (gap, 0, s), 3: (lx - gap, 0, s), 4: (s, 0, gap), 5: (s, 0, lz - gap)}[face]
+    return _place(parts, position, quarter=_QUARTER_OF_FACE[face])
+
+
 def _camera_z_of_room_corners(size, camera) -> float:
     """Depth along the camera's optical axis of the farthest corner of a room box of `size`."""
     lx, ly, lz = size

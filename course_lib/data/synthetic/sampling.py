@@ -21,24 +21,14 @@ import math
 
 import numpy as np
 
-from .furniture import (_FABRICS, _FREE_OBJECTS, _FURNITURE, _WALL_OBJECTS, _camera_z_of_room_corners,
-                        _distance_to_aabb, _jitter, _material, _overlaps, _pick, _place)
+from .furniture import (_FABRICS, _FREE_OBJECTS, _FURNITURE, _WALL_OBJECTS, _against_wall, _camera_z_of_room_corners,
+                        _choose, _distance_to_aabb, _footprint, _furniture_materials, _jitter, _material, _overlaps,
+                        _pick, _place)
 from .clutter import add_clutter
 from .doorways import add_doorway
 from .scene import (CLUTTER, DOORWAYS, LONG_VIEWS, MAX_DEPTH_M, PHOTO_LIGHT, PHOTO_SURFACES, Camera, Decal, Material,
                     RoomScene)
 from .variations import photo_lighting, photo_surfaces
-
-
-def _choose(rng, options):
-    weights = np.array([w for _, w in options], dtype=float)
-    return options[int(rng.choice(len(options), p=weights / weights.sum()))][0]
-
-
-def _footprint(parts):
-    """(x0, x1, z0, z1) room-aligned rectangle around placed primitives."""
-    corners = np.concatenate([p.corners() for p in parts])
-    return corners[:, 0].min(), corners[:, 0].max(), corners[:, 2].min(), corners[:, 2].max()
 
 
 def _long_view(rng, lx: float, lz: float, margin: float):
@@ -168,11 +158,9 @@ def sample_scene(seed: int, photo_light: float = PHOTO_LIGHT, surfaces: float = 
         decals.append(Decal(0, (float(x0), float(z0), float(x0 + w), float(z0 + d)), "rug", rug))
 
     # Furniture: against the walls, then free-standing. Keep clear of the camera and of each other.
-    mats = {"furniture": _material(rng, "furniture"), "wood": _material(rng, "wood"),
-            "fabric": _material(rng, "fabric"), "metal": _material(rng, "metal"), "books": _material(rng, "books")}
+    mats = _furniture_materials(rng)
     primitives, footprints = [], list(reserved)
     n_wall, n_free = int(rng.integers(2, 8)), int(rng.integers(0, 4))
-    quarter_of_face = {4: 0, 5: 2, 2: 1, 3: 3}   # object frame z (out of the wall) -> room interior
     # Prefer the walls the camera looks at, and free-standing objects in front of it.
     fwd = np.array([math.sin(camera.yaw), math.cos(camera.yaw)])     # horizontal view direction (x, z)
     inward = {2: (1, 0), 3: (-1, 0), 4: (0, 1), 5: (0, -1)}
@@ -190,8 +178,7 @@ def sample_scene(seed: int, photo_light: float = PHOTO_LIGHT, surfaces: float = 
                     continue
                 s = rng.uniform(w / 2 + 0.02, length - w / 2 - 0.02)
                 gap = rng.uniform(0.0, 0.05)
-                pos = {2: (gap, 0, s), 3: (lx - gap, 0, s), 4: (s, 0, gap), 5: (s, 0, lz - gap)}[face]
-                placed = _place(parts, pos, quarter=quarter_of_face[face])
+                placed = _against_wall(parts, face, s, gap, lx, lz)
             else:
                 r = 0.5 * math.hypot(w, d) + 0.05
                 if lx < 2 * r + 0.1 or lz < 2 * r + 0.1:
