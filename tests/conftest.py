@@ -4,7 +4,7 @@ import pytest
 SMALL_TRAIN_SIZE = (48, 64)
 
 
-FLAT_ROOMS = {"photo_light": 0.0, "surfaces": 0.0}   # renderer 1's rooms
+FLAT_ROOMS = {"photo_light": 0.0, "surfaces": 0.0, "doorways": 0.0}   # renderer 1's rooms
 
 
 @pytest.fixture(scope="session")

@@ -47,5 +47,5 @@ def test_the_rooms_look_is_part_of_the_recipe():
         return recipe_of(model, SyntheticRooms(4, (32, 40), **look), None, loss, config)["train_data"]
 
     default, busy, flat = recipe(), recipe(surfaces=0.5), recipe(photo_light=0)
-    assert len({default, busy, flat}) == 3 and "surfaces=0.5" in busy and "photo_light=0)" in flat
+    assert len({default, busy, flat}) == 3 and "surfaces=0.5" in busy and "photo_light=0," in flat
     assert recipe(surfaces=0, photo_light=0.8) == default    # the default, spelt out, is the same recipe

@@ -76,7 +76,8 @@ class SyntheticRooms(DepthDataset):
     (`course_lib.data.synthetic.add_clutter`; default `CLUTTER`, 0). long_views: the probability that a
     room is seen along its length from near a short wall (`course_lib.data.synthetic.sample_scene`;
     default `LONG_VIEWS`, 0). doorways: the probability that a room goes on beyond an opening in
-    the wall the camera faces (`course_lib.data.synthetic.add_doorway`; default `DOORWAYS`, 0).
+    the wall the camera faces (`course_lib.data.synthetic.add_doorway`; default `DOORWAYS`, 1: every room;
+    0 gives renderer version 2's rooms).
     """
 
     def __init__(self, length: int, size=(240, 320), seed: int = 0, transform=None, raw_depth: bool = False,
@@ -144,8 +145,8 @@ def heldout_rooms(length: int = 64, size=(240, 320), transform=None, raw_depth: 
 
     Training sets (`SyntheticRooms(seed=...)`) only use seeds below 10**9, so they never overlap.
     photo_light, surfaces, clutter, long_views, doorways: as in `SyntheticRooms` (defaults `PHOTO_LIGHT`,
-    `PHOTO_SURFACES`, `CLUTTER`, `LONG_VIEWS`, `DOORWAYS`; `photo_light=0, surfaces=0` gives renderer version
-    1's rooms).
+    `PHOTO_SURFACES`, `CLUTTER`, `LONG_VIEWS`, `DOORWAYS`; `doorways=0` gives renderer version 2's rooms,
+    `photo_light=0, doorways=0` version 1's).
     """
     return SyntheticRooms(length, size, transform=transform, raw_depth=raw_depth, seed_base=HELDOUT_SEED_BASE,
                           photo_light=photo_light, surfaces=surfaces, clutter=clutter, long_views=long_views,

@@ -32,9 +32,10 @@ How a frame is made (`render_room(seed)` = `render_scene(sample_scene(seed), hei
    panels, stained concrete), and (`clutter=`, off by default) the small things of lived-in rooms on
    their tables, seats and floor (`add_clutter`: books, bottles, monitors, lamps, plants, cushions,
    cartons, bins, bags, each at its real size), and (`long_views=`, off by default) the camera may stand
-   near a short wall and look along the room, as a photographer would, and (`doorways=`, off by default)
-   the room may go on beyond a door or a wide opening in the wall the camera faces
-   (`add_doorway`).
+   near a short wall and look along the room, as a photographer would. By default (`DOORWAYS`, every
+   room; `doorways=0` turns it off) the room goes on beyond a door or a wide opening in the wall the
+   camera faces (`add_doorway`): without it the farthest thing in view is always that lit wall, and a
+   network trained on such rooms puts real rooms, which go on through doors and passages, too near.
 4. **Raw depth** (optional, `raw_depth=True`): the exact depth as a Kinect would deliver it: holes
    (0) at depth discontinuities, beyond a per-scene range, on dark, glossy or glass surfaces and at
    grazing angles, and the remaining values quantised like the Kinect's disparity (an error of about

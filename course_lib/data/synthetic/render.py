@@ -118,7 +118,8 @@ def render_room(seed: int, height: int = 240, width: int = 320, raw_depth: bool 
     stand on its tables, seats and floor (`add_clutter`; default `CLUTTER`, 0: off). long_views: the
     probability that the camera looks along the room from near a short wall (default `LONG_VIEWS`, 0:
     off). doorways: the probability that the room goes on beyond an opening in the wall the camera
-    faces (`add_doorway`; default `DOORWAYS`, 0: off). `photo_light=0` renders the rooms of renderer version 1.
+    faces (`add_doorway`; default `DOORWAYS`, 1: every room). `doorways=0` renders the rooms of renderer
+    version 2, `photo_light=0, doorways=0` those of version 1.
     Introduced in lesson 01.
     """
     scene = sample_scene(seed, photo_light, surfaces, clutter, long_views, doorways)

@@ -18,11 +18,11 @@ import numpy as np
 MIN_DEPTH_M = 0.5   # nearest surface the scene sampler allows (metres, approximately)
 MAX_DEPTH_M = 10.0  # farthest depth a frame can contain (metres, guaranteed)
 HELDOUT_SEED_BASE = 10**9  # seeds from here on are the course's held-out rooms: never train on them
-RENDERER_VERSION = 2  # raise it whenever a change moves any pixel: saved runs are matched against it
-PHOTO_LIGHT = 0.8  # the share of rooms lit like photos (photo_lighting); 0 gives renderer version 1's frames
+RENDERER_VERSION = 3  # raise it whenever a change moves any pixel: saved runs are matched against it
+PHOTO_LIGHT = 0.8  # the share of rooms lit like photos (photo_lighting); 0 (and DOORWAYS 0): renderer 1's frames
 PHOTO_SURFACES = 0.0  # the share of rooms with busy walls and floors (photo_surfaces): off, see benchmarks/RESULTS.md
 LONG_VIEWS = 0.0  # the share of rooms seen along their length from near a short wall (_long_view): off
-DOORWAYS = 0.0  # the share of rooms that go on beyond an opening in the wall the camera faces (add_doorway): off
+DOORWAYS = 1.0  # the share of rooms that go on beyond an opening in the wall the camera faces (add_doorway): all
 CLUTTER = 0.0  # the share of rooms with small things on tables and floor (add_clutter): off, see benchmarks/RESULTS.md
 KINECT_FOCAL_BASELINE = 580.0 * 0.075  # focal length (px) x baseline (m) of the Kinect's IR pair
 
