@@ -9,7 +9,7 @@
     COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py --surfaces 0.5  # busy walls and floors
     COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py --clutter 0.5  # small things on tables, floor
     COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py --long-views 0.5  # views along the room
-    COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py --doorways 0.5  # openings onto more room
+    COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py --doorways 0  # no openings (renderer 2)
     COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py --seeds 0 1 2  # the spread of three seeds
 
 The recipe is `course_lib.runs.cpu_recipe()` (printed first; about 7 minutes on 2 CPU cores): a
@@ -17,9 +17,10 @@ The recipe is `course_lib.runs.cpu_recipe()` (printed first; about 7 minutes on 
 lands in runs/sim_to_real_<tag>/ and is loaded on a re-run of the same recipe. Then it prints
 
 - the synthetic held-out figure (the 64 `heldout_rooms` at 96x128, no crop), so that both sides are seen,
-  on the default rooms, on the same rooms with busy walls and floors (surfaces=0.5), with clutter
-  (clutter=0.5), half of them seen along their length (long_views=0.5), half going on beyond a doorway
-  (doorways=0.5), and lit flat (photo_light=0, surfaces=0: renderer version 1's rooms);
+  on the default rooms (renderer version 3: each going on beyond a doorway), on the same rooms without
+  doorways (doorways=0: renderer version 2's rooms), with busy walls and floors (surfaces=0.5), with clutter
+  (clutter=0.5), half of them seen along their length (long_views=0.5), and lit flat without doorways
+  (photo_light=0, surfaces=0, doorways=0: renderer version 1's rooms);
 - for each real frame with depth in $COURSE_REALDATA: delta1, abs_rel, the median-scaled delta1 (the
   shape alone) and median(gt)/median(pred) (> 1: the room predicted too near), then the mean silog (Eigen's
   scale-invariant log error, the shape measured another way), through the path of
@@ -64,7 +65,7 @@ def main(argv=None) -> int:
                         help="train on rooms whose surfaces get random textures with this probability (default 0)")
     parser.add_argument("--photo-light", type=float, default=PHOTO_LIGHT,
                         help=f"the share of training rooms lit and tone-mapped like photos (default {PHOTO_LIGHT:g}, "
-                             "the library's; 0: every room flat, as renderer version 1 drew them)")
+                             "the library's; 0 with --doorways 0: every room flat, as renderer version 1 drew them)")
     parser.add_argument("--surfaces", type=float, default=PHOTO_SURFACES,
                         help=f"the share of training rooms with busy, darker walls and floors (brick, concrete, "
                              f"wooden panels; `photo_surfaces`; default {PHOTO_SURFACES:g}, the library's)")
@@ -76,7 +77,7 @@ def main(argv=None) -> int:
                              f"(default {LONG_VIEWS:g}, the library's)")
     parser.add_argument("--doorways", type=float, default=DOORWAYS,
                         help=f"the share of training rooms that go on beyond an opening in the wall the "
-                             f"camera faces (`add_doorway`; default {DOORWAYS:g}, the library's)")
+                             f"camera faces (`add_doorway`; default {DOORWAYS:g}, the library's; 0: renderer version 2's rooms)")
     parser.add_argument("--steps", type=int, default=None, help="override the recipe's steps (a shorter check)")
     parser.add_argument("--train-rooms", type=int, default=None,
                         help="override the recipe's number of distinct training rooms (default: the recipe's)")
@@ -150,12 +151,13 @@ def measure(args, frames, seed) -> dict:
 
     for name, light, rooms in (
             ("default", f"the default: photo_light={PHOTO_LIGHT:g}, surfaces={PHOTO_SURFACES:g}, "
-                        f"clutter={CLUTTER:g}", {}),
+                        f"clutter={CLUTTER:g}, doorways={DOORWAYS:g}", {}),
+            ("plain", "no doorways: doorways=0, renderer version 2's rooms", {"doorways": 0.0}),
             ("busy walls", "busy walls: surfaces=0.5", {"surfaces": 0.5}),
             ("clutter", "with clutter: clutter=0.5", {"clutter": 0.5}),
             ("long views", "half seen along their length: long_views=0.5", {"long_views": 0.5}),
-            ("doorway", "half going on beyond a doorway: doorways=0.5", {"doorways": 0.5}),
-            ("flat", "flat: photo_light=0, surfaces=0", {"photo_light": 0.0, "surfaces": 0.0})):
+            ("flat", "flat: photo_light=0, surfaces=0, doorways=0: renderer version 1's rooms",
+             {"photo_light": 0.0, "surfaces": 0.0, "doorways": 0.0})):
         synthetic = evaluate(model, heldout_rooms(64, size, **rooms), EvalProtocol(crop=None),
                              progress=False).summary
         figures[f"held-out delta1, {name} rooms"] = synthetic["d1"]
