@@ -5,9 +5,10 @@
 
 Detail is the mean absolute Laplacian of the gray image (0..1) at the size the course's CPU recipe
 trains at: each real photo loses its black border and is resized with LANCZOS (as `predict` resizes a
-photo), each room is rendered at that size. For the images with depth it is also split by depth into
-the nearest and the farthest third of the pixels, and the mean gray level of those thirds is printed
-beside it. A network trained on rooms whose detail or light sits in one place can learn "busy means
+photo), each room is rendered at that size; one more row renders the default rooms at 240x320 and shrinks
+them the same way (`benchmarks/sim_to_real.py --render-size 240 320` trains on such rooms). For the images
+with depth it is also split by depth into the nearest and the farthest third of the pixels, and the mean
+gray level of those thirds is printed beside it. A network trained on rooms whose detail or light sits in one place can learn "busy means
 near" or "dark means near"; benchmarks/photometric_probe.py tests that on a trained model.
 """
 from __future__ import annotations
@@ -87,6 +88,11 @@ def main(argv=None) -> int:
         values = np.array([detail(room["rgb"], room["depth"])
                            for room in (render_room(seed, *size, **options) for seed in range(args.rooms))])
         rows.append((f"{name} ({args.rooms})", *values.mean(axis=0)))
+    # the default rooms made as a photo reaches the network: rendered at 240x320, then shrunk (LANCZOS, as above)
+    from PIL import Image
+    values = np.array([detail(np.asarray(Image.fromarray(render_room(seed, 240, 320)["rgb"]).resize(
+        (size[1], size[0]), Image.Resampling.LANCZOS)), render_room(seed, *size)["depth"]) for seed in range(args.rooms)])
+    rows.append((f"rooms, default, rendered at 240x320 and shrunk ({args.rooms})", *values.mean(axis=0)))
 
     print(f"detail: mean absolute Laplacian of the gray image (0..1) at {size[0]}x{size[1]}; gray: mean gray level")
     print(f"{'images':<58}{'detail':>8}{'near':>8}{'far':>8}{'gray near':>11}{'gray far':>10}")

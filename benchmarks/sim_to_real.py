@@ -11,9 +11,13 @@
     COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py --long-views 0.5  # views along the room
     COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py --doorways 0  # no openings (renderer 2)
     COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py --seeds 0 1 2  # the spread of three seeds
+    COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py --encoder resnet18  # a ResNet-18 U-Net
+    COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py --base-channels 32  # a wider U-Net
+    COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py --render-size 240 320  # shrunk like photos
 
 The recipe is `course_lib.runs.cpu_recipe()` (printed first; about 7 minutes on 2 CPU cores): a
-16-channel U-Net at 96x128, 1000 synthetic rooms, log-RMSE, 1200 steps of batch 8. The trained model
+16-channel U-Net at 96x128, 1000 synthetic rooms, log-RMSE, 1200 steps of batch 8 (`--encoder`,
+`--base-channels`, `--steps` change the network and the budget, nothing else). The trained model
 lands in runs/sim_to_real_<tag>/ and is loaded on a re-run of the same recipe. Then it prints
 
 - the synthetic held-out figure (the 64 `heldout_rooms` at 96x128, no crop), so that both sides are seen,
@@ -79,6 +83,15 @@ def main(argv=None) -> int:
                         help=f"the share of training rooms that go on beyond an opening in the wall the "
                              f"camera faces (`add_doorway`; default {DOORWAYS:g}, the library's; 0: renderer version 2's rooms)")
     parser.add_argument("--steps", type=int, default=None, help="override the recipe's steps (a shorter check)")
+    parser.add_argument("--render-size", type=int, nargs=2, default=None, metavar=("H", "W"),
+                        help="render the training rooms' images at H x W and shrink them to the recipe's size the "
+                             "way `predict` shrinks a photo (bilinear, anti-aliased); depth stays exact at the "
+                             "recipe's size (default: rendered directly at the recipe's size)")
+    parser.add_argument("--base-channels", type=int, default=None,
+                        help="override the U-Net's width (default: the recipe's 16; 32 costs about 2.4x the time)")
+    parser.add_argument("--encoder", default=None,
+                        help="train a U-Net on this torchvision encoder instead (`resnet_unet`, e.g. resnet18), "
+                             "from random initialisation (nothing is downloaded)")
     parser.add_argument("--train-rooms", type=int, default=None,
                         help="override the recipe's number of distinct training rooms (default: the recipe's)")
     parser.add_argument("--seed", type=int, default=None,
@@ -102,6 +115,40 @@ def main(argv=None) -> int:
             values = np.array([r[key] for r in results])
             print(f"  {key:<40} {values.mean():.3f} ({values.min():.3f}-{values.max():.3f})")
     return 0
+
+
+def shrunk_rooms(rooms, render_size):
+    """`rooms` (SyntheticRooms) with each image rendered at `render_size` (H, W) and shrunk to the rooms' size
+    the way `predict` shrinks a photo to the training focal length (course_lib.camera.resize_images: bilinear,
+    anti-aliased); depth and K stay those rendered at the rooms' size, exact at its pixel centres."""
+    import numpy as np
+    import torch
+
+    from course_lib.camera import resize_images
+    from course_lib.data.datasets import DepthDataset
+    from course_lib.data.synthetic import render_room
+
+    class ShrunkRooms(DepthDataset):
+        def __init__(self):
+            self.transform = rooms.transform
+
+        def __len__(self):
+            return len(rooms)
+
+        def sample(self, index):
+            sample = rooms.sample(index)
+            big = render_room(rooms.scene_seed(index), *render_size, random_textures=rooms.random_textures,
+                              photo_light=rooms.photo_light, surfaces=rooms.surfaces, clutter=rooms.clutter,
+                              long_views=rooms.long_views, doorways=rooms.doorways)["rgb"]
+            image = torch.from_numpy(big).permute(2, 0, 1)[None].float()
+            image = resize_images(image, rooms.size)[0].permute(1, 2, 0).round().clamp(0, 255)
+            sample["rgb"] = np.ascontiguousarray(image.to(torch.uint8).numpy())
+            return sample
+
+        def __repr__(self):
+            return f"ShrunkRooms({rooms!r}, rendered at {render_size[0]}x{render_size[1]})"
+
+    return ShrunkRooms()
 
 
 def measure(args, frames, seed) -> dict:
@@ -132,6 +179,8 @@ def measure(args, frames, seed) -> dict:
     tag = f"zoom{args.zoom:g}" + (f"_camera{args.camera_effects:g}" if args.camera_effects else "") + \
         (f"_jitter{args.jitter:g}" if args.jitter is not None else "") + \
         (f"_textures{args.random_textures:g}" if args.random_textures else "") + rooms_tag + \
+        (f"_from{args.render_size[0]}x{args.render_size[1]}" if args.render_size else "") + \
+        (f"_{args.encoder}" if args.encoder else "") + (f"_ch{args.base_channels}" if args.base_channels else "") + \
         (f"_{args.steps}steps" if args.steps else "") + (f"_{args.train_rooms}rooms" if args.train_rooms else "") + \
         (f"_seed{seed}" if seed else "")                                 # seed 0 is the recipe's own
     rooms_tag = "rooms" + (rooms_tag or "_default")                     # the training rooms' options alone
@@ -139,15 +188,20 @@ def measure(args, frames, seed) -> dict:
                                     **({"jitter": args.jitter} if args.jitter is not None else {}))
     print(f"recipe: {recipe}; training augmentation {augmentation}")
 
-    train = CachedSamples(SyntheticRooms(recipe.train_rooms, size, transform=augmentation,
-                                         random_textures=args.random_textures, photo_light=args.photo_light,
-                                         surfaces=args.surfaces, clutter=args.clutter, long_views=args.long_views,
-                                         doorways=args.doorways))
+    train = SyntheticRooms(recipe.train_rooms, size, transform=augmentation,
+                           random_textures=args.random_textures, photo_light=args.photo_light,
+                           surfaces=args.surfaces, clutter=args.clutter, long_views=args.long_views,
+                           doorways=args.doorways)
+    train = CachedSamples(shrunk_rooms(train, args.render_size) if args.render_size else train)
     val = CachedSamples(make_dataset("synthetic", "val", size, length=32))
-    run = train_or_load(f"sim_to_real_{tag}", lambda: build_model("unet", base_channels=recipe.base_channels),
-                        train, val, recipe.loss, recipe.config)
+    if args.encoder:
+        network = lambda: build_model("resnet_unet", encoder=args.encoder, pretrained=False)  # noqa: E731
+    else:
+        network = lambda: build_model("unet", base_channels=args.base_channels or recipe.base_channels)  # noqa: E731
+    run = train_or_load(f"sim_to_real_{tag}", network, train, val, recipe.loss, recipe.config)
     model = run.model
     print(f"{'trained' if run.trained else 'loaded'}: {run.out_dir} ({run.seconds:.0f} s of training)")
+    print(f"network: {model.config}, {sum(p.numel() for p in model.parameters()) / 1e6:.1f} M parameters")
 
     for name, light, rooms in (
             ("default", f"the default: photo_light={PHOTO_LIGHT:g}, surfaces={PHOTO_SURFACES:g}, "
@@ -163,6 +217,13 @@ def measure(args, frames, seed) -> dict:
         figures[f"held-out delta1, {name} rooms"] = synthetic["d1"]
         print(f"synthetic held-out (64 rooms, {light}, {size[0]}x{size[1]}, no crop): delta1 {synthetic['d1']:.3f}, "
               f"abs_rel {synthetic['abs_rel']:.3f}, rmse {synthetic['rmse']:.3f} m")
+        if args.render_size and name == "default":      # the held-out rooms made the way the training rooms were
+            synthetic = evaluate(model, shrunk_rooms(heldout_rooms(64, size), args.render_size),
+                                 EvalProtocol(crop=None), progress=False).summary
+            figures["held-out delta1, default rooms shrunk"] = synthetic["d1"]
+            print(f"synthetic held-out (64 rooms, the default, rendered at {args.render_size[0]}x{args.render_size[1]} "
+                  f"and shrunk to {size[0]}x{size[1]}, no crop): delta1 {synthetic['d1']:.3f}, "
+                  f"abs_rel {synthetic['abs_rel']:.3f}, rmse {synthetic['rmse']:.3f} m")
 
     rows = evaluate_frames(model, frames)
     print(f"real frames at the training focal length ({model.camera.describe()}); raw Kinect depth, eigen crop:")

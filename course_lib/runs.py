@@ -157,11 +157,11 @@ CPU_RECIPE = dict(image_size=(96, 128), base_channels=16, train_rooms=1000, loss
 
 
 def cpu_recipe(**overrides) -> Recipe:
-    """The recipe that trains a narrow U-Net on synthetic rooms to held-out delta1 0.79 in about 5 minutes
-    on a 2-core CPU with native bf16 (0.82 on the flat-lit rooms of renderer 1; measured in lesson 03;
-    lessons 04-07 reuse it), and to delta1 0.23-0.49 on four real NYU frames (three training seeds on
-    each of two CPUs; benchmarks/sim_to_real.py). Keyword arguments override TrainConfig fields (steps=..., lr=...); the
-    returned Recipe says the data and model it was tuned for.
+    """The recipe that trains a narrow U-Net on synthetic rooms to held-out delta1 0.75 in about 5 minutes
+    on a 2-core CPU with native bf16 (renderer 3's rooms; 0.79 on renderer 2's, 0.82 on renderer 1's flat ones;
+    measured in lesson 03; lessons 04-07 reuse it), and to delta1 0.39-0.56 on four real NYU frames (five
+    training seeds; benchmarks/sim_to_real.py). Keyword arguments override TrainConfig fields (steps=...,
+    lr=...); the returned Recipe says the data and model it was tuned for.
     """
     from .losses import build_loss
     from .train import TrainConfig
