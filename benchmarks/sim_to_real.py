@@ -14,6 +14,7 @@
     COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py --encoder resnet18  # a ResNet-18 U-Net
     COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py --base-channels 32  # a wider U-Net
     COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py --render-size 240 320  # shrunk like photos
+    COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py --extra-frames FRAMES  # + other sensors
 
 The recipe is `course_lib.runs.cpu_recipe()` (printed first; about 7 minutes on 2 CPU cores): a
 16-channel U-Net at 96x128, 1000 synthetic rooms, log-RMSE, 1200 steps of batch 8 (`--encoder`,
@@ -48,7 +49,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from real_frames import HEADER, load_frames, print_rows  # noqa: E402  (the table of benchmarks/real_frames.py)
+from real_frames import HEADER, load_extra_frames, load_frames, print_rows  # noqa: E402  (the table of benchmarks/real_frames.py)
 
 
 def main(argv=None) -> int:
@@ -99,16 +100,26 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=None,
                         help="train and measure once per training seed, then print each figure's mean and range")
     parser.add_argument("--realdata", default=None, help="folder of real samples (default: $COURSE_REALDATA)")
+    parser.add_argument("--extra-frames", default=None,
+                        help="a folder of other real RGB-D frames, one subfolder each with rgb.png, depth.png "
+                             "(uint16 mm, registered) and intrinsics.npy; measured too, without a crop, and "
+                             "averaged apart from the NYU frames")
     parser.add_argument("--out", default=str(ROOT / "build" / "sim_to_real"), help="where the pictures go")
     args = parser.parse_args(argv)
 
     frames = load_frames(args.realdata)
     if not frames:
         return 2
+    from course_lib.errors import CourseError
+    try:
+        extra = load_extra_frames(args.extra_frames) if args.extra_frames else []
+    except CourseError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     os.environ.setdefault("COURSE_RUNS", str(ROOT / "runs"))
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
     seeds = args.seeds if args.seeds else [args.seed]
-    results = [measure(args, frames, seed) for seed in seeds]
+    results = [measure(args, frames, seed, extra) for seed in seeds]
     if len(results) > 1:
         print(f"\nover training seeds {', '.join(str(seed) for seed in seeds)}: mean (lowest-highest)")
         for key in results[0]:
@@ -151,7 +162,7 @@ def shrunk_rooms(rooms, render_size):
     return ShrunkRooms()
 
 
-def measure(args, frames, seed) -> dict:
+def measure(args, frames, seed, extra=()) -> dict:
     """Train (or load) the recipe with training seed `seed` (None: the recipe's), print its figures and draw
     its pictures; returns the figures that the summary over seeds averages."""
     import matplotlib.pyplot as plt
@@ -236,6 +247,17 @@ def measure(args, frames, seed) -> dict:
     figures.update({"real delta1": mean["d1"], "real abs_rel": mean["abs_rel"],
                     "real delta1, median-scaled": mean["d1_median_scaled"],
                     "real median(gt)/median(pred)": mean["median_ratio"], "real silog": silog})
+    if extra:
+        extra_rows = evaluate_frames(model, extra, crop=None)
+        print(f"other real frames ({args.extra_frames}), at the training focal length, no crop:")
+        print(HEADER)
+        other = print_rows("training focal length", extra_rows)
+        other_silog = float(np.mean([r["silog"] for r in extra_rows]))
+        print(f"mean over {len(extra_rows)} other real frames: delta1 {other['d1']:.3f}, abs_rel {other['abs_rel']:.3f}, "
+              f"median-scaled delta1 {other['d1_median_scaled']:.3f}, median(gt)/median(pred) "
+              f"{other['median_ratio']:.2f}, silog {other_silog:.2f}")
+        figures.update({"other real delta1": other["d1"], "other real delta1, median-scaled": other["d1_median_scaled"],
+                        "other real median(gt)/median(pred)": other["median_ratio"], "other real silog": other_silog})
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

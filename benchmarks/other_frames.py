@@ -1,0 +1,76 @@
+"""Score trained models on real RGB-D frames from other sensors and datasets than NYU.
+
+    python benchmarks/other_frames.py FRAMES runs/sim_to_real_zoom1*/last.pt
+
+FRAMES is a folder with one subfolder per frame: rgb.png (8-bit), depth.png (uint16 millimetres, 0 = no
+measurement, registered to the photo) and intrinsics.npy (the photo's 3x3 camera matrix in pixels). The
+course ships none; collect them from a public RGB-D dataset (TUM RGB-D, SUN3D, iBims-1, ScanNet, ...)
+and convert them to that layout. Each checkpoint runs the way `python -m course_lib predict` runs it:
+the photo resized to the model's training focal length, the prediction upsampled to the photo's size.
+Metrics over the measured pixels, 0.001-10 m, no crop (the Eigen crop belongs to NYU's frames). For
+each checkpoint it prints, per frame, delta1 / the median-scaled delta1 (the shape alone) /
+median(gt)/median(pred) (> 1: predicted too near), then the means and the mean silog (Eigen's
+scale-invariant log error, lower is better). Checkpoints whose names differ only in a trailing
+_seed<S> are also averaged together, as `sim_to_real.py --seeds` does.
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from real_frames import load_extra_frames  # noqa: E402
+
+
+def main(argv=None) -> int:
+    import torch
+
+    from course_lib.checkpoint import load_model
+    from course_lib.errors import CourseError
+    from course_lib.evaluate import evaluate_frames
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("frames", help="folder of frame folders (rgb.png, depth.png, intrinsics.npy)")
+    parser.add_argument("checkpoints", nargs="+", help="checkpoints (last.pt) to score")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    try:
+        frames = load_extra_frames(args.frames)
+    except (CourseError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if not frames:
+        print(f"error: {args.frames} holds no frame folders", file=sys.stderr)
+        return 2
+    for f in frames:
+        valid = f.depth_m > 0
+        print(f"{f.name}: {f.rgb.shape[0]}x{f.rgb.shape[1]}, fx {f.K[0, 0]:.1f} px, median depth "
+              f"{np.median(f.depth_m[valid]):.2f} m, {valid.mean():.0%} measured")
+    print("per frame: delta1 / median-scaled delta1 / median(gt)/median(pred)")
+    groups: dict[str, list[tuple[float, float, float, float]]] = {}
+    for path in args.checkpoints:
+        try:
+            model = load_model(path)
+        except (CourseError, OSError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        rows = evaluate_frames(model, frames, crop=None)
+        mean = tuple(float(np.mean([r[k] for r in rows])) for k in ("d1", "d1_median_scaled", "median_ratio", "silog"))
+        name = Path(path).parent.name
+        groups.setdefault(re.sub(r"_seed\d+$", "", name), []).append(mean)
+        print(f"{name:<44}" + "  ".join(f"{r['name'][:14]} {r['d1']:.2f}/{r['d1_median_scaled']:.2f}/"
+                                        f"{r['median_ratio']:.2f}" for r in rows)
+              + f"  | mean {mean[0]:.3f} / {mean[1]:.3f} / {mean[2]:.2f}, silog {mean[3]:.1f}")
+    print("\nmean over the checkpoints of each run (its training seeds): delta1 / median-scaled / ratio / silog")
+    for name, means in groups.items():
+        m = np.mean(means, axis=0)
+        print(f"{name:<44}{len(means)} model(s)  {m[0]:.3f} / {m[1]:.3f} / {m[2]:.2f} / {m[3]:.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

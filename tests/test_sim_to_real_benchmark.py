@@ -1,0 +1,114 @@
+"""benchmarks/sim_to_real.py: rooms rendered large and shrunk like a photo (--render-size), other real frames (--extra-frames)."""
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from course_lib.data import heldout_rooms
+from course_lib.errors import CourseError
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+def _benchmark(name="sim_to_real"):
+    spec = importlib.util.spec_from_file_location(f"{name}_benchmark", BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(BENCHMARKS))       # sim_to_real imports real_frames beside it
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    return module
+
+
+def _laplacian(gray):
+    return np.abs(4 * gray[1:-1, 1:-1] - gray[:-2, 1:-1] - gray[2:, 1:-1] - gray[1:-1, :-2] - gray[1:-1, 2:]).mean()
+
+
+def test_shrunk_rooms_keep_depth_and_line_up_with_it():
+    rooms = heldout_rooms(3, (24, 32))
+    shrunk = _benchmark().shrunk_rooms(rooms, (60, 80))
+    assert len(shrunk) == 3
+    for i in range(3):
+        direct, small = rooms.sample(i), shrunk.sample(i)
+        np.testing.assert_array_equal(small["depth"], direct["depth"])     # exact at the small pixel centres
+        np.testing.assert_array_equal(small["K"], direct["K"])
+        assert small["rgb"].shape == direct["rgb"].shape and small["rgb"].dtype == np.uint8
+        a = direct["rgb"].astype(np.float64).mean(-1)[2:-2, 2:-2]
+        b = small["rgb"].astype(np.float64).mean(-1)
+        # the same picture: it correlates best with the direct render at no shift
+        scores = {(dy, dx): np.corrcoef(a.ravel(), b[2 + dy:b.shape[0] - 2 + dy, 2 + dx:b.shape[1] - 2 + dx].ravel())[0, 1]
+                  for dy in (-1, 0, 1) for dx in (-1, 0, 1)}
+        assert max(scores, key=scores.get) == (0, 0), scores
+        assert scores[(0, 0)] > 0.8
+        # and smoother: the shrink averages away the sensor noise and the aliasing of a direct render
+        assert _laplacian(b) < _laplacian(direct["rgb"].astype(np.float64).mean(-1))
+    item = shrunk[0]                                  # through DepthDataset.__getitem__ (no transform)
+    assert tuple(item["image"].shape) == (3, 24, 32)
+
+
+def test_extra_frames_are_read_in_metres_with_their_camera(tmp_path):
+    frame = tmp_path / "tum_desk"
+    frame.mkdir()
+    Image.fromarray(np.full((6, 8, 3), 90, np.uint8)).save(frame / "rgb.png")
+    depth_mm = np.arange(48, dtype=np.uint16).reshape(6, 8) * 100
+    Image.fromarray(depth_mm).save(frame / "depth.png")
+    K = np.array([[5.0, 0, 4], [0, 5.0, 3], [0, 0, 1]], np.float32)
+    np.save(frame / "intrinsics.npy", K)
+    (frame_b := tmp_path / "another").mkdir()
+    for name in ("rgb.png", "depth.png", "intrinsics.npy"):
+        (frame_b / name).write_bytes((frame / name).read_bytes())
+    frames = _benchmark("real_frames").load_extra_frames(tmp_path)
+    assert [f.name for f in frames] == ["another", "tum_desk"]
+    np.testing.assert_allclose(frames[1].depth_m, depth_mm / 1000.0, rtol=1e-6)
+    np.testing.assert_array_equal(frames[1].K, K)
+    assert frames[1].rgb.shape == (6, 8, 3)
+
+    (frame / "depth.png").unlink()
+    with pytest.raises(CourseError, match="tum_desk lacks depth.png"):
+        _benchmark("real_frames").load_extra_frames(tmp_path)
+    Image.fromarray(depth_mm[:5]).save(frame / "depth.png")
+    with pytest.raises(CourseError, match="registered to the photo"):
+        _benchmark("real_frames").load_extra_frames(tmp_path)
+
+
+def _frames(root, names=("lab", "office")):
+    rng = np.random.default_rng(0)
+    for name in names:
+        frame = root / name
+        frame.mkdir(parents=True)
+        Image.fromarray(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)).save(frame / "rgb.png")
+        Image.fromarray(np.full((48, 64), 2500, np.uint16)).save(frame / "depth.png")
+        np.save(frame / "intrinsics.npy", np.array([[52.0, 0, 31.5], [0, 52.0, 23.5], [0, 0, 1]], np.float32))
+    return root
+
+
+def test_other_frames_scores_each_checkpoint_and_averages_the_seeds(tmp_path, capsys):
+    import torch
+
+    from course_lib.camera import nyu_camera
+    from course_lib.checkpoint import save_checkpoint
+    from course_lib.models import build_model
+
+    frames = _frames(tmp_path / "frames")
+    paths = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        model = build_model("unet", base_channels=4, depth=2)
+        path = tmp_path / ("run" + (f"_seed{seed}" if seed else "")) / "last.pt"
+        save_checkpoint(path, {"model": model.state_dict(), "model_config": model.config,
+                               "camera": nyu_camera((24, 32)).to_dict()})
+        paths.append(str(path))
+    assert _benchmark("other_frames").main([str(frames), *paths]) == 0
+    out = capsys.readouterr().out
+    assert "lab: 48x64, fx 52.0 px, median depth 2.50 m, 100% measured" in out
+    assert out.count("| mean ") == 2                       # one line per checkpoint
+    assert "run                                         2 model(s)" in out   # run and run_seed1 together
+
+    assert _benchmark("other_frames").main([str(tmp_path / "nowhere"), *paths]) == 2
+    (frames / "lab" / "intrinsics.npy").unlink()
+    assert _benchmark("other_frames").main([str(frames), *paths]) == 2
+    assert "lab lacks intrinsics.npy" in capsys.readouterr().err
