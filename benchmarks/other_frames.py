@@ -10,8 +10,11 @@ the photo resized to the model's training focal length, the prediction upsampled
 Metrics over the measured pixels, 0.001-10 m, no crop (the Eigen crop belongs to NYU's frames). For
 each checkpoint it prints, per frame, delta1 / the median-scaled delta1 (the shape alone) /
 median(gt)/median(pred) (> 1: predicted too near), then the means and the mean silog (Eigen's
-scale-invariant log error, lower is better). Checkpoints whose names differ only in a trailing
-_seed<S> are also averaged together, as `sim_to_real.py --seeds` does.
+scale-invariant log error, lower is better), and how well the scale follows the scene: the correlation
+and slope of each frame's median predicted depth against its median measured depth over the frames (1 and
+1 for a model that gets every room's scale; 0 for one that predicts the same room everywhere).
+Checkpoints whose names differ only in a trailing _seed<S> are also averaged together, as
+`sim_to_real.py --seeds` does.
 """
 from __future__ import annotations
 
@@ -50,6 +53,8 @@ def main(argv=None) -> int:
         valid = f.depth_m > 0
         print(f"{f.name}: {f.rgb.shape[0]}x{f.rgb.shape[1]}, fx {f.K[0, 0]:.1f} px, median depth "
               f"{np.median(f.depth_m[valid]):.2f} m, {valid.mean():.0%} measured")
+    # each frame's median measured depth over the pixels the metrics use (0.001-10 m, no crop)
+    true_medians = np.array([np.median(f.depth_m[(f.depth_m > 0.001) & (f.depth_m < 10)]) for f in frames])
     print("per frame: delta1 / median-scaled delta1 / median(gt)/median(pred)")
     groups: dict[str, list[tuple[float, float, float, float]]] = {}
     for path in args.checkpoints:
@@ -60,11 +65,14 @@ def main(argv=None) -> int:
             return 2
         rows = evaluate_frames(model, frames, crop=None)
         mean = tuple(float(np.mean([r[k] for r in rows])) for k in ("d1", "d1_median_scaled", "median_ratio", "silog"))
+        predicted = true_medians / np.array([r["median_ratio"] for r in rows])     # each frame's median prediction
         name = Path(path).parent.name
         groups.setdefault(re.sub(r"_seed\d+$", "", name), []).append(mean)
         print(f"{name:<44}" + "  ".join(f"{r['name'][:14]} {r['d1']:.2f}/{r['d1_median_scaled']:.2f}/"
                                         f"{r['median_ratio']:.2f}" for r in rows)
-              + f"  | mean {mean[0]:.3f} / {mean[1]:.3f} / {mean[2]:.2f}, silog {mean[3]:.1f}")
+              + f"  | mean {mean[0]:.3f} / {mean[1]:.3f} / {mean[2]:.2f}, silog {mean[3]:.1f}"
+              + (f"; median depth predicted vs measured: correlation {np.corrcoef(true_medians, predicted)[0, 1]:.2f}, "
+                 f"slope {np.polyfit(true_medians, predicted, 1)[0]:.2f}" if len(rows) > 2 else ""))
     print("\nmean over the checkpoints of each run (its training seeds): delta1 / median-scaled / ratio / silog")
     for name, means in groups.items():
         m = np.mean(means, axis=0)

@@ -75,13 +75,13 @@ def test_extra_frames_are_read_in_metres_with_their_camera(tmp_path):
         _benchmark("real_frames").load_extra_frames(tmp_path)
 
 
-def _frames(root, names=("lab", "office")):
+def _frames(root, names=("lab", "office", "hall"), depths_mm=(2500, 1500, 4000)):
     rng = np.random.default_rng(0)
-    for name in names:
+    for name, depth_mm in zip(names, depths_mm):
         frame = root / name
         frame.mkdir(parents=True)
         Image.fromarray(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)).save(frame / "rgb.png")
-        Image.fromarray(np.full((48, 64), 2500, np.uint16)).save(frame / "depth.png")
+        Image.fromarray(np.full((48, 64), depth_mm, np.uint16)).save(frame / "depth.png")
         np.save(frame / "intrinsics.npy", np.array([[52.0, 0, 31.5], [0, 52.0, 23.5], [0, 0, 1]], np.float32))
     return root
 
@@ -106,6 +106,7 @@ def test_other_frames_scores_each_checkpoint_and_averages_the_seeds(tmp_path, ca
     out = capsys.readouterr().out
     assert "lab: 48x64, fx 52.0 px, median depth 2.50 m, 100% measured" in out
     assert out.count("| mean ") == 2                       # one line per checkpoint
+    assert out.count("median depth predicted vs measured: correlation") == 2
     assert "run                                         2 model(s)" in out   # run and run_seed1 together
 
     assert _benchmark("other_frames").main([str(tmp_path / "nowhere"), *paths]) == 2
