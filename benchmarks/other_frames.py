@@ -25,14 +25,12 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from real_frames import load_extra_frames  # noqa: E402
-
 
 def main(argv=None) -> int:
     import torch
 
     from course_lib.checkpoint import load_model
+    from course_lib.data.realdata import real_frames_in
     from course_lib.errors import CourseError
     from course_lib.evaluate import evaluate_frames
 
@@ -42,7 +40,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     try:
-        frames = load_extra_frames(args.frames)
+        frames = real_frames_in(args.frames)
     except (CourseError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -29,33 +29,6 @@ def load_frames(folder=None) -> list:
     return frames
 
 
-def load_extra_frames(folder) -> list:
-    """Real RGB-D frames from other sources: each subfolder of `folder` holds rgb.png (8-bit), depth.png
-    (uint16 millimetres, 0 = no measurement, registered to the photo) and intrinsics.npy (the photo's 3x3
-    camera matrix in pixels). Sorted by name; a subfolder without all three files is an error."""
-    from pathlib import Path
-
-    from course_lib.data.files import read_depth_png, read_rgb
-    from course_lib.data.realdata import RealFrame
-    from course_lib.errors import CourseError
-
-    frames = []
-    for sub in sorted(p for p in Path(folder).iterdir() if p.is_dir()):
-        paths = [sub / name for name in ("rgb.png", "depth.png", "intrinsics.npy")]
-        missing = [p.name for p in paths if not p.exists()]
-        if missing:
-            raise CourseError(f"{sub} lacks {', '.join(missing)}; each frame folder needs rgb.png, depth.png "
-                              "(uint16 millimetres) and intrinsics.npy (3x3).")
-        rgb = read_rgb(paths[0].read_bytes(), str(paths[0]))
-        depth = read_depth_png(paths[1].read_bytes(), str(paths[1]), bits=16).astype(np.float32) / 1000.0
-        K = np.load(paths[2]).astype(np.float32)
-        if depth.shape != rgb.shape[:2] or K.shape != (3, 3):
-            raise CourseError(f"{sub}: depth.png is {depth.shape}, rgb.png {rgb.shape[:2]} and intrinsics.npy "
-                              f"{K.shape}; the depth must be registered to the photo (same size) and K be 3x3.")
-        frames.append(RealFrame(sub.name, rgb, depth, K))
-    return frames
-
-
 def print_rows(mode: str, rows: list[dict]) -> dict:
     """One line per frame of `evaluate_frames` rows, then their mean (returned)."""
     for r in rows:

@@ -49,7 +49,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from real_frames import HEADER, load_extra_frames, load_frames, print_rows  # noqa: E402  (the table of benchmarks/real_frames.py)
+from real_frames import HEADER, load_frames, print_rows  # noqa: E402  (the table of benchmarks/real_frames.py)
 
 
 def main(argv=None) -> int:
@@ -110,10 +110,11 @@ def main(argv=None) -> int:
     frames = load_frames(args.realdata)
     if not frames:
         return 2
+    from course_lib.data.realdata import real_frames_in
     from course_lib.errors import CourseError
     try:
-        extra = load_extra_frames(args.extra_frames) if args.extra_frames else []
-    except CourseError as error:
+        extra = real_frames_in(args.extra_frames) if args.extra_frames else []
+    except (CourseError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     os.environ.setdefault("COURSE_RUNS", str(ROOT / "runs"))
@@ -197,7 +198,8 @@ def measure(args, frames, seed, extra=()) -> dict:
     rooms_tag = "rooms" + (rooms_tag or "_default")                     # the training rooms' options alone
     augmentation = train_transforms(size, scale=(1.0, args.zoom), camera_effects=args.camera_effects,
                                     **({"jitter": args.jitter} if args.jitter is not None else {}))
-    print(f"recipe: {recipe}; training augmentation {augmentation}")
+    replaced = " (its network replaced: see `network:` below)" if args.encoder or args.base_channels else ""
+    print(f"recipe: {recipe}{replaced}; training augmentation {augmentation}")
 
     train = SyntheticRooms(recipe.train_rooms, size, transform=augmentation,
                            random_textures=args.random_textures, photo_light=args.photo_light,

@@ -342,3 +342,31 @@ def test_pack_without_val_split_holds_out_training_frames(tmp_path):
     assert pack_val_count(45) == 2 and len(val) == 2 and len(train) == 43
     assert list(train.indices) + list(val.indices) == list(range(45))       # disjoint, nothing lost
     assert torch.equal(val[0]["depth"], D.PackDataset(pack, "train", transform=T.eval_transforms((24, 32)))[43]["depth"])
+
+
+def test_frame_folders_are_read_in_metres_with_their_camera(tmp_path):
+    from course_lib.data.realdata import real_frames_in
+    from course_lib.errors import CourseError
+
+    frame = tmp_path / "tum_desk"
+    frame.mkdir()
+    Image.fromarray(np.full((6, 8, 3), 90, np.uint8)).save(frame / "rgb.png")
+    depth_mm = np.arange(48, dtype=np.uint16).reshape(6, 8) * 100
+    Image.fromarray(depth_mm).save(frame / "depth.png")
+    K = np.array([[5.0, 0, 4], [0, 5.0, 3], [0, 0, 1]], np.float32)
+    np.save(frame / "intrinsics.npy", K)
+    (frame_b := tmp_path / "another").mkdir()
+    for name in ("rgb.png", "depth.png", "intrinsics.npy"):
+        (frame_b / name).write_bytes((frame / name).read_bytes())
+    frames = real_frames_in(tmp_path)
+    assert [f.name for f in frames] == ["another", "tum_desk"]
+    np.testing.assert_allclose(frames[1].depth_m, depth_mm / 1000.0, rtol=1e-6)
+    np.testing.assert_array_equal(frames[1].K, K)
+    assert frames[1].rgb.shape == (6, 8, 3)
+
+    (frame / "depth.png").unlink()
+    with pytest.raises(CourseError, match="tum_desk lacks depth.png"):
+        real_frames_in(tmp_path)
+    Image.fromarray(depth_mm[:5]).save(frame / "depth.png")
+    with pytest.raises(CourseError, match="registered to the photo"):
+        real_frames_in(tmp_path)

@@ -1,14 +1,12 @@
-"""benchmarks/sim_to_real.py: rooms rendered large and shrunk like a photo (--render-size), other real frames (--extra-frames)."""
+"""benchmarks/sim_to_real.py --render-size (rooms rendered large, shrunk like a photo) and benchmarks/other_frames.py."""
 import importlib.util
 import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image
 
 from course_lib.data import heldout_rooms
-from course_lib.errors import CourseError
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
@@ -24,13 +22,10 @@ def _benchmark(name="sim_to_real"):
     return module
 
 
-def _laplacian(gray):
-    return np.abs(4 * gray[1:-1, 1:-1] - gray[:-2, 1:-1] - gray[2:, 1:-1] - gray[1:-1, :-2] - gray[1:-1, 2:]).mean()
-
-
 def test_shrunk_rooms_keep_depth_and_line_up_with_it():
     rooms = heldout_rooms(3, (24, 32))
     shrunk = _benchmark().shrunk_rooms(rooms, (60, 80))
+    laplacian = _benchmark("image_detail").laplacian
     assert len(shrunk) == 3
     for i in range(3):
         direct, small = rooms.sample(i), shrunk.sample(i)
@@ -45,34 +40,9 @@ def test_shrunk_rooms_keep_depth_and_line_up_with_it():
         assert max(scores, key=scores.get) == (0, 0), scores
         assert scores[(0, 0)] > 0.8
         # and smoother: the shrink averages away the sensor noise and the aliasing of a direct render
-        assert _laplacian(b) < _laplacian(direct["rgb"].astype(np.float64).mean(-1))
+        assert laplacian(b).mean() < laplacian(direct["rgb"].astype(np.float64).mean(-1)).mean()
     item = shrunk[0]                                  # through DepthDataset.__getitem__ (no transform)
     assert tuple(item["image"].shape) == (3, 24, 32)
-
-
-def test_extra_frames_are_read_in_metres_with_their_camera(tmp_path):
-    frame = tmp_path / "tum_desk"
-    frame.mkdir()
-    Image.fromarray(np.full((6, 8, 3), 90, np.uint8)).save(frame / "rgb.png")
-    depth_mm = np.arange(48, dtype=np.uint16).reshape(6, 8) * 100
-    Image.fromarray(depth_mm).save(frame / "depth.png")
-    K = np.array([[5.0, 0, 4], [0, 5.0, 3], [0, 0, 1]], np.float32)
-    np.save(frame / "intrinsics.npy", K)
-    (frame_b := tmp_path / "another").mkdir()
-    for name in ("rgb.png", "depth.png", "intrinsics.npy"):
-        (frame_b / name).write_bytes((frame / name).read_bytes())
-    frames = _benchmark("real_frames").load_extra_frames(tmp_path)
-    assert [f.name for f in frames] == ["another", "tum_desk"]
-    np.testing.assert_allclose(frames[1].depth_m, depth_mm / 1000.0, rtol=1e-6)
-    np.testing.assert_array_equal(frames[1].K, K)
-    assert frames[1].rgb.shape == (6, 8, 3)
-
-    (frame / "depth.png").unlink()
-    with pytest.raises(CourseError, match="tum_desk lacks depth.png"):
-        _benchmark("real_frames").load_extra_frames(tmp_path)
-    Image.fromarray(depth_mm[:5]).save(frame / "depth.png")
-    with pytest.raises(CourseError, match="registered to the photo"):
-        _benchmark("real_frames").load_extra_frames(tmp_path)
 
 
 def _frames(root, names=("lab", "office", "hall"), depths_mm=(2500, 1500, 4000)):

@@ -43,6 +43,34 @@ def _rgb(path: Path) -> np.ndarray:
     return read_rgb(path.read_bytes(), str(path))
 
 
+def read_frame_folder(folder, K_default=None) -> RealFrame:
+    """One real frame from a folder holding rgb.png (8-bit), depth.png (uint16 millimetres, 0 = no
+    measurement, registered to the photo) and intrinsics.npy (the photo's 3x3 camera matrix in pixels;
+    `K_default` when the file is absent and a default is given). Named after the folder. A missing file
+    or a depth map of another size than the photo raises CourseError, naming the folder."""
+    from ..errors import CourseError
+
+    folder = Path(folder)
+    needed = ["rgb.png", "depth.png"] + ([] if K_default is not None else ["intrinsics.npy"])
+    missing = [name for name in needed if not (folder / name).exists()]
+    if missing:
+        raise CourseError(f"{folder} lacks {', '.join(missing)}; a frame folder needs rgb.png, depth.png "
+                          "(uint16 millimetres) and intrinsics.npy (3x3).")
+    rgb, depth = _rgb(folder / "rgb.png"), _depth_mm_png(folder / "depth.png")
+    K = np.load(folder / "intrinsics.npy").astype(np.float32) if (folder / "intrinsics.npy").exists() \
+        else np.asarray(K_default, np.float32)
+    if depth.shape != rgb.shape[:2] or K.shape != (3, 3):
+        raise CourseError(f"{folder}: depth.png is {depth.shape}, rgb.png {rgb.shape[:2]} and intrinsics.npy "
+                          f"{K.shape}; the depth must be registered to the photo (same size) and K be 3x3.")
+    return RealFrame(folder.name, rgb, depth, K)
+
+
+def real_frames_in(folder) -> list[RealFrame]:
+    """Every frame folder (`read_frame_folder`) directly inside `folder`, sorted by name: real RGB-D frames
+    from other datasets in one layout (benchmarks/other_frames.py)."""
+    return [read_frame_folder(sub) for sub in sorted(p for p in Path(folder).iterdir() if p.is_dir())]
+
+
 def real_nyu_frames(folder=None) -> list[RealFrame]:
     """The real frames with depth in `folder` (official test frame 1339, then the basement frames); [] when absent."""
     from ..geometry import nyu_intrinsics
@@ -53,10 +81,8 @@ def real_nyu_frames(folder=None) -> list[RealFrame]:
     frames = []
     official = root / "nyu_official_test_1339"
     if (official / "rgb.png").exists():
-        K = np.load(official / "intrinsics.npy").astype(np.float32) if (official / "intrinsics.npy").exists() \
-            else nyu_intrinsics()
-        frames.append(RealFrame("official_test_1339", _rgb(official / "rgb.png"),
-                                _depth_mm_png(official / "depth.png"), K))
+        frame = read_frame_folder(official, K_default=nyu_intrinsics())
+        frames.append(RealFrame("official_test_1339", frame.rgb, frame.depth_m, frame.K))
     for rgb_path in sorted((root / "nyu_sync_basement").glob("rgb_*.jpg")):
         depth_path = rgb_path.with_name(rgb_path.name.replace("rgb_", "sync_depth_").replace(".jpg", ".png"))
         if depth_path.exists():
