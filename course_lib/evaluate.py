@@ -304,15 +304,34 @@ def evaluate_frames(model, frames, crop: str | None = "eigen", native_size: bool
     alone) and "median_ratio" = median(gt) / median(pred) (> 1: the model puts the room too near), and
     "run_size", the (h, w) the model ran at. Lessons 08 and 10.
     """
-    from .metrics import depth_metrics
     from .predict import predict_photo
 
     rows = []
     for frame in frames:
         pred, run_hw = predict_photo(model, frame.rgb, frame.K, native_size=native_size)   # (H, W) metres
-        metrics = depth_metrics(pred, frame.depth_m, crop=crop, max_depth=max_depth)
-        scaled, scale = median_scale(pred, frame.depth_m, frame.depth_m > 0, max_depth=max_depth, crop=crop,
-                                     return_scale=True)
-        metrics["d1_median_scaled"] = depth_metrics(scaled, frame.depth_m, crop=crop, max_depth=max_depth)["d1"]
-        rows.append({"name": frame.name, **metrics, "median_ratio": float(scale[0]), "run_size": tuple(run_hw)})
+        rows.append({**_frame_row(frame, pred, crop, max_depth), "run_size": tuple(run_hw)})
     return rows
+
+
+def evaluate_constant(depth_m: float, frames, crop: str | None = "eigen", max_depth: float = 10.0) -> list[dict]:
+    """The floor every model on `frames` must beat: one constant depth for every pixel of every photo.
+
+    Rows as `evaluate_frames` gives them, for a "model" that never looks at the image (say, the median
+    depth of its training rooms). Its "d1_median_scaled" is a flat wall at each frame's true median depth:
+    the shape score of no shape at all. Lesson 08 and the sim-to-real benchmarks print it beside the models.
+    """
+    if not depth_m > 0:
+        raise ValueError(f"the constant depth must be positive, got {depth_m}")
+    return [_frame_row(frame, np.full(frame.depth_m.shape, depth_m, dtype=np.float32), crop, max_depth)
+            for frame in frames]
+
+
+def _frame_row(frame, pred: np.ndarray, crop, max_depth: float) -> dict:
+    """One frame's metrics of a (H, W) prediction in metres, plus d1_median_scaled and median_ratio."""
+    from .metrics import depth_metrics
+
+    metrics = depth_metrics(pred, frame.depth_m, crop=crop, max_depth=max_depth)
+    scaled, scale = median_scale(pred, frame.depth_m, frame.depth_m > 0, max_depth=max_depth, crop=crop,
+                                 return_scale=True)
+    metrics["d1_median_scaled"] = depth_metrics(scaled, frame.depth_m, crop=crop, max_depth=max_depth)["d1"]
+    return {"name": frame.name, **metrics, "median_ratio": float(scale[0])}

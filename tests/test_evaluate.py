@@ -174,3 +174,23 @@ def test_pictures():
     assert fig2.axes[0].get_xlabel() == "per-image rmse"
     with pytest.raises(ValueError, match="abs_rel"):
         plot_error_histogram(result, "accuracy")
+
+
+def test_constant_depth_floor_in_closed_form():
+    from course_lib.data.realdata import RealFrame
+    from course_lib.evaluate import evaluate_constant
+
+    depth = np.full((10, 10), 2.0, np.float32)
+    depth[6:] = 3.0                    # 60 % of the pixels at 2 m, 40 % at 3 m
+    depth[0, 0] = 0.0                  # a hole: not scored
+    frame = RealFrame("two_walls", np.zeros((10, 10, 3), np.uint8), depth, np.eye(3, dtype=np.float32))
+    (row,) = evaluate_constant(2.2, [frame], crop=None)
+    assert row["name"] == "two_walls"
+    assert row["d1"] == pytest.approx(59 / 99)             # 2.2 m is within 25 % of 2 m, not of 3 m
+    assert row["median_ratio"] == pytest.approx(2.0 / 2.2)
+    assert row["d1_median_scaled"] == pytest.approx(59 / 99)   # a flat wall at the true median, 2 m
+    assert row["abs_rel"] == pytest.approx((59 * 0.1 + 40 * 0.8 / 3) / 99, rel=1e-5)
+    (far,) = evaluate_constant(3.0, [frame], crop=None)
+    assert far["d1"] == pytest.approx(40 / 99) and far["d1_median_scaled"] == row["d1_median_scaled"]
+    with pytest.raises(ValueError, match="positive"):
+        evaluate_constant(0.0, [frame])
