@@ -40,6 +40,27 @@ def print_rows(mode: str, rows: list[dict]) -> dict:
     return mean
 
 
+def rooms_median_depth(size=(96, 128), n: int = 48) -> float:
+    """The median depth over every pixel of n synthetic training rooms (lesson 08's floor): the one depth
+    a model that never looks at the photo would guess, knowing only the rooms it was trained on."""
+    from course_lib.data import make_dataset
+
+    rooms = make_dataset("synthetic", "train", size, length=n)
+    return float(np.median(np.concatenate([rooms[i]["depth"].numpy().ravel() for i in range(n)])))
+
+
+def print_floor(frames, crop, depth_m: float) -> dict:
+    """One line: the constant-depth floor on `frames` (`evaluate_constant`); returns its means."""
+    from course_lib.evaluate import evaluate_constant
+
+    rows = evaluate_constant(depth_m, frames, crop=crop)
+    mean = {k: float(np.mean([r[k] for r in rows])) for k in ("d1", "d1_median_scaled", "median_ratio", "silog")}
+    print(f"the floor on these {len(rows)} frames: a constant {depth_m:.2f} m (the training rooms' median depth) scores "
+          f"delta1 {mean['d1']:.3f}, silog {mean['silog']:.1f}; a flat wall at each frame's true median scores "
+          f"median-scaled delta1 {mean['d1_median_scaled']:.3f}")
+    return mean
+
+
 def main(argv=None) -> int:
     from course_lib.checkpoint import load_model
     from course_lib.evaluate import evaluate_frames

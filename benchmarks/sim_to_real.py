@@ -19,7 +19,9 @@
 The recipe is `course_lib.runs.cpu_recipe()` (printed first; about 7 minutes on 2 CPU cores): a
 16-channel U-Net at 96x128, 1000 synthetic rooms, log-RMSE, 1200 steps of batch 8 (`--encoder`,
 `--base-channels`, `--steps` change the network and the budget, nothing else). The trained model
-lands in runs/sim_to_real_<tag>/ and is loaded on a re-run of the same recipe. Then it prints
+lands in runs/sim_to_real_<tag>/ and is loaded on a re-run of the same recipe. It prints the floor a
+model must beat on the real frames (one constant depth everywhere, the median depth of 48 training rooms:
+delta1 and silog; a flat wall at each frame's true median: the median-scaled delta1), then
 
 - the synthetic held-out figure (the 64 `heldout_rooms` at 96x128, no crop), so that both sides are seen,
   on the default rooms (renderer version 3: each going on beyond a doorway), on the same rooms without
@@ -49,7 +51,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from real_frames import HEADER, load_frames, print_rows  # noqa: E402  (the table of benchmarks/real_frames.py)
+from real_frames import HEADER, load_frames, print_floor, print_rows, rooms_median_depth  # noqa: E402  (the table of benchmarks/real_frames.py)
 
 
 def main(argv=None) -> int:
@@ -119,6 +121,12 @@ def main(argv=None) -> int:
         return 2
     os.environ.setdefault("COURSE_RUNS", str(ROOT / "runs"))
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    rooms_median = rooms_median_depth()
+    print("NYU frames (eigen crop): ", end="")
+    print_floor(frames, "eigen", rooms_median)
+    if extra:
+        print("other real frames (no crop): ", end="")
+        print_floor(extra, None, rooms_median)
     seeds = args.seeds if args.seeds else [args.seed]
     results = [measure(args, frames, seed, extra) for seed in seeds]
     if len(results) > 1:
