@@ -326,6 +326,42 @@ def evaluate_constant(depth_m: float, frames, crop: str | None = "eigen", max_de
             for frame in frames]
 
 
+class MedianDepthMap(torch.nn.Module):
+    """A "model" that never looks at the photo: every image gets the same depth map, the per-pixel median
+    of the depth of `n` frames of `dataset` (its training frames: the average room), at their camera.
+
+    It runs through the same path as a network (`evaluate`, `evaluate_frames`, `predict`: resized to its
+    camera, upsampled back), so it is the floor of layout a trained model must beat: what knowing only the
+    training data, and nothing of the photo, gives. Lesson 08 and the sim-to-real benchmarks score it.
+    """
+
+    output_stride = 1
+
+    def __init__(self, depth_m: np.ndarray, camera):
+        super().__init__()
+        depth = torch.as_tensor(np.asarray(depth_m, dtype=np.float32))
+        if depth.ndim != 2 or not bool((depth > 0).all()):
+            raise ValueError(f"MedianDepthMap needs an (h, w) map of positive depths, got shape {tuple(depth.shape)}")
+        self.depth = torch.nn.Parameter(depth[None, None], requires_grad=False)
+        self.camera = camera
+
+    @classmethod
+    def of(cls, dataset, n: int = 200) -> "MedianDepthMap":
+        """The per-pixel median over the first n items of `dataset` (items with "depth" (1, h, w) and "K")."""
+        from .camera import camera_from_data
+
+        n = min(n, len(dataset))
+        stack = np.stack([np.asarray(dataset[i]["depth"])[0] for i in range(n)])
+        stack = np.where(stack > 0, stack, np.nan)                # holes of raw depth are not depths
+        with np.errstate(all="ignore"):
+            depth = np.nanmedian(stack, axis=0)
+        fallback = np.nanmedian(stack) if np.isfinite(stack).any() else 1.0
+        return cls(np.where(np.isfinite(depth), depth, fallback), camera_from_data(dataset))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.depth.to(images.dtype).expand(images.shape[0], 1, *self.depth.shape[-2:])
+
+
 def _frame_row(frame, pred: np.ndarray, crop, max_depth: float) -> dict:
     """One frame's metrics of a (H, W) prediction in metres, plus d1_median_scaled and median_ratio."""
     from .metrics import depth_metrics

@@ -194,3 +194,25 @@ def test_constant_depth_floor_in_closed_form():
     assert far["d1"] == pytest.approx(40 / 99) and far["d1_median_scaled"] == row["d1_median_scaled"]
     with pytest.raises(ValueError, match="positive"):
         evaluate_constant(0.0, [frame])
+
+
+def test_median_depth_map_is_the_per_pixel_median_at_the_data_camera():
+    from course_lib.camera import camera_from_data
+    from course_lib.data import make_dataset
+    from course_lib.data.realdata import RealFrame
+    from course_lib.evaluate import MedianDepthMap, evaluate_frames
+
+    rooms = make_dataset("synthetic", "train", (12, 16), length=5, augment=False)
+    prior = MedianDepthMap.of(rooms)
+    stack = np.stack([rooms[i]["depth"].numpy()[0] for i in range(5)])
+    np.testing.assert_allclose(prior.depth[0, 0].numpy(), np.median(stack, axis=0))
+    assert prior.camera == camera_from_data(rooms)
+    images = torch.zeros(2, 3, 12, 16)
+    assert torch.equal(prior(images), prior.depth.expand(2, 1, 12, 16))      # blind to the image
+    # a photo whose depth is that very map, at the data's camera: scored perfect
+    K = rooms[0]["K"].numpy() if hasattr(rooms[0]["K"], "numpy") else rooms[0]["K"]
+    frame = RealFrame("the_average_room", np.zeros((12, 16, 3), np.uint8), np.median(stack, axis=0), K)
+    (row,) = evaluate_frames(prior, [frame], crop=None)
+    assert row["d1"] == 1.0 and row["median_ratio"] == pytest.approx(1.0) and row["run_size"] == (12, 16)
+    with pytest.raises(ValueError, match="positive"):
+        MedianDepthMap(np.zeros((2, 2)), prior.camera)
