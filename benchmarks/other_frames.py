@@ -15,9 +15,9 @@ scale follows the scene: the correlation and slope of each frame's median predic
 median measured depth over the frames (1 and 1 for a model that gets every room's scale; 0 for one that
 predicts the same room everywhere). First it prints the floor a model must beat on these frames: one
 constant depth everywhere (the median depth of 48 training rooms, a guess made without the photo), and
-a flat wall at each frame's true median depth for the median-scaled delta1.
-Checkpoints whose names differ only in a trailing _seed<S> are also averaged together, as
-`sim_to_real.py --seeds` does.
+a flat wall at each frame's true median depth for the median-scaled delta1. Checkpoints whose names
+differ only in a trailing _seed<S> are also averaged together, as `sim_to_real.py --seeds` does.
+`--pictures DIR` draws each checkpoint's predictions beside the photos and the measured depth.
 
     python benchmarks/other_frames.py rooms:24 runs/sim_to_real_zoom1*/last.pt
 
@@ -47,6 +47,37 @@ def heldout_frames(n: int, size=(480, 640)) -> list:
     return [RealFrame(f"room_{i:02d}", r["rgb"], r["depth"], r["K"]) for i, r in enumerate(map(rooms.sample, range(n)))]
 
 
+def draw(model, frames, rows, path: Path, title: str) -> None:
+    """Photo, measured depth and prediction of each frame in a grid, one colour scale per row."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from course_lib.predict import predict_photo
+    from course_lib.viz import colorize_depth
+
+    cols = 3 * min(2, len(frames))                       # two frames side by side
+    nrows = (len(frames) + 1) // 2 if len(frames) > 1 else 1
+    fig, axes = plt.subplots(nrows, cols, figsize=(2.4 * cols, 1.9 * nrows), squeeze=False)
+    for k, (frame, r) in enumerate(zip(frames, rows)):
+        pred, _ = predict_photo(model, frame.rgb, frame.K)
+        vmax = float(np.percentile(frame.depth_m[frame.depth_m > 0], 99))
+        cells = axes[k // 2, 3 * (k % 2):3 * (k % 2) + 3]
+        for ax, image, label in zip(cells, (frame.rgb, colorize_depth(frame.depth_m, vmax=vmax),
+                                            colorize_depth(np.asarray(pred), vmax=vmax)),
+                                    (frame.name[:28], f"measured, median {np.median(frame.depth_m[frame.depth_m > 0]):.2f} m",
+                                     f"d1 {r['d1']:.2f}, shape {r['d1_median_scaled']:.2f}, gt/pred {r['median_ratio']:.2f}")):
+            ax.imshow(image)
+            ax.set_title(label, fontsize=7)
+    for ax in axes.flat:
+        ax.axis("off")
+    fig.suptitle(title + " (black: not measured; one colour scale per frame)", fontsize=9)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / fig.get_figheight()))    # room for the title
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=70)
+    plt.close(fig)
+
+
 def main(argv=None) -> int:
     import torch
 
@@ -62,6 +93,9 @@ def main(argv=None) -> int:
     parser.add_argument("checkpoints", nargs="+", help="checkpoints (last.pt) to score")
     parser.add_argument("--crop", choices=["eigen", "dense"], default=None,
                         help="score inside this crop of NYU's frames (their white border; default: none)")
+    parser.add_argument("--pictures", default=None, metavar="DIR",
+                        help="also draw each checkpoint's predictions beside the photos and the measured depth, "
+                             "one PNG per checkpoint in DIR")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     try:
@@ -93,8 +127,12 @@ def main(argv=None) -> int:
         mean = tuple(float(np.mean([r[k] for r in rows])) for k in ("d1", "d1_median_scaled", "median_ratio", "silog"))
         predicted = true_medians / np.array([r["median_ratio"] for r in rows])     # each frame's median prediction
         name = Path(path).parent.name
+        if args.pictures:
+            picture = Path(args.pictures) / f"{name}_on_{Path(args.frames).name.replace(':', '')}.png"
+            draw(model, frames, rows, picture, f"{name} on {args.frames}")
+            print(f"picture: {picture}")
         groups.setdefault(re.sub(r"_seed\d+$", "", name), []).append(mean)
-        print(f"{name:<44}" + "  ".join(f"{r['name'][:14]} {r['d1']:.2f}/{r['d1_median_scaled']:.2f}/"
+        print(f"{name:<44} " + "  ".join(f"{r['name'][:14]} {r['d1']:.2f}/{r['d1_median_scaled']:.2f}/"
                                         f"{r['median_ratio']:.2f}" for r in rows)
               + f"  | mean {mean[0]:.3f} / {mean[1]:.3f} / {mean[2]:.2f}, silog {mean[3]:.1f}"
               + (f"; median depth predicted vs measured: correlation {np.corrcoef(true_medians, predicted)[0, 1]:.2f}, "
@@ -102,7 +140,7 @@ def main(argv=None) -> int:
     print("\nmean over the checkpoints of each run (its training seeds): delta1 / median-scaled / ratio / silog")
     for name, means in groups.items():
         m = np.mean(means, axis=0)
-        print(f"{name:<44}{len(means)} model(s)  {m[0]:.3f} / {m[1]:.3f} / {m[2]:.2f} / {m[3]:.1f}")
+        print(f"{name:<44} {len(means)} model(s)  {m[0]:.3f} / {m[1]:.3f} / {m[2]:.2f} / {m[3]:.1f}")
     return 0
 
 

@@ -40,24 +40,35 @@ def print_rows(mode: str, rows: list[dict]) -> dict:
     return mean
 
 
+def training_rooms(n: int, size=(96, 128)):
+    """The first n synthetic training rooms of the recipe's size, without augmentation."""
+    from course_lib.data import make_dataset
+
+    return make_dataset("synthetic", "train", size, length=n, augment=False)
+
+
 def rooms_median_depth(size=(96, 128), n: int = 48) -> float:
     """The median depth over every pixel of n synthetic training rooms (lesson 08's floor): the one depth
     a model that never looks at the photo would guess, knowing only the rooms it was trained on."""
-    from course_lib.data import make_dataset
-
-    rooms = make_dataset("synthetic", "train", size, length=n)
+    rooms = training_rooms(n, size)
     return float(np.median(np.concatenate([rooms[i]["depth"].numpy().ravel() for i in range(n)])))
 
 
 def print_floor(frames, crop, depth_m: float) -> dict:
-    """One line: the constant-depth floor on `frames` (`evaluate_constant`); returns its means."""
-    from course_lib.evaluate import evaluate_constant
+    """Two lines: the floors on `frames`, one constant depth (`evaluate_constant`) and the average training
+    room (`MedianDepthMap` of 200 rooms); returns the constant's means."""
+    from course_lib.evaluate import MedianDepthMap, evaluate_constant, evaluate_frames
 
+    keys = ("d1", "d1_median_scaled", "median_ratio", "silog")
     rows = evaluate_constant(depth_m, frames, crop=crop)
-    mean = {k: float(np.mean([r[k] for r in rows])) for k in ("d1", "d1_median_scaled", "median_ratio", "silog")}
+    mean = {k: float(np.mean([r[k] for r in rows])) for k in keys}
     print(f"the floor on these {len(rows)} frames: a constant {depth_m:.2f} m (the training rooms' median depth) scores "
           f"delta1 {mean['d1']:.3f}, silog {mean['silog']:.1f}; a flat wall at each frame's true median scores "
           f"median-scaled delta1 {mean['d1_median_scaled']:.3f}")
+    average = evaluate_frames(MedianDepthMap.of(training_rooms(200)), frames, crop=crop)
+    a = {k: float(np.mean([r[k] for r in average])) for k in keys}
+    print(f"  and the average training room (the per-pixel median of 200 rooms' depth, the same map for every "
+          f"photo): delta1 {a['d1']:.3f}, median-scaled {a['d1_median_scaled']:.3f}, silog {a['silog']:.1f}")
     return mean
 
 

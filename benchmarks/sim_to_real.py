@@ -13,15 +13,17 @@
     COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py --seeds 0 1 2  # the spread of three seeds
     COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py --encoder resnet18  # a ResNet-18 U-Net
     COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py --base-channels 32  # a wider U-Net
+    COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py --loss log_rmse=1,grad=1,normal=1
     COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py --render-size 240 320  # shrunk like photos
     COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py --extra-frames FRAMES  # + other sensors
 
 The recipe is `course_lib.runs.cpu_recipe()` (printed first; about 7 minutes on 2 CPU cores): a
 16-channel U-Net at 96x128, 1000 synthetic rooms, log-RMSE, 1200 steps of batch 8 (`--encoder`,
-`--base-channels`, `--steps` change the network and the budget, nothing else). The trained model
-lands in runs/sim_to_real_<tag>/ and is loaded on a re-run of the same recipe. It prints the floor a
-model must beat on the real frames (one constant depth everywhere, the median depth of 48 training rooms:
-delta1 and silog; a flat wall at each frame's true median: the median-scaled delta1), then
+`--base-channels`, `--steps` change the network and the budget, `--loss` the loss, nothing else). The
+trained model lands in runs/sim_to_real_<tag>/ and is loaded on a re-run of the same recipe. It prints
+the floor a model must beat on the real frames (one constant depth everywhere, the median depth of 48
+training rooms: delta1 and silog; a flat wall at each frame's true median: the median-scaled delta1),
+then
 
 - the synthetic held-out figure (the 64 `heldout_rooms` at 96x128, no crop), so that both sides are seen,
   on the default rooms (renderer version 3: each going on beyond a doorway), on the same rooms without
@@ -46,6 +48,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -95,6 +98,8 @@ def main(argv=None) -> int:
     parser.add_argument("--encoder", default=None,
                         help="train a U-Net on this torchvision encoder instead (`resnet_unet`, e.g. resnet18), "
                              "from random initialisation (nothing is downloaded)")
+    parser.add_argument("--loss", default=None,
+                        help="override the recipe's loss (a `build_loss` spec, e.g. log_rmse=1,grad=1,normal=1)")
     parser.add_argument("--train-rooms", type=int, default=None,
                         help="override the recipe's number of distinct training rooms (default: the recipe's)")
     parser.add_argument("--seed", type=int, default=None,
@@ -181,6 +186,7 @@ def measure(args, frames, seed, extra=()) -> dict:
     from course_lib.data.cached import CachedSamples
     from course_lib.data.synthetic import CLUTTER, DOORWAYS, LONG_VIEWS, PHOTO_LIGHT, PHOTO_SURFACES
     from course_lib.evaluate import EvalProtocol, evaluate, evaluate_frames
+    from course_lib.losses import build_loss
     from course_lib.models import build_model
     from course_lib.predict import predict_photo
     from course_lib.runs import cpu_recipe, train_or_load
@@ -191,6 +197,8 @@ def measure(args, frames, seed, extra=()) -> dict:
                         **({"seed": seed} if seed is not None else {}), progress=False)
     if args.train_rooms:
         recipe = dataclasses.replace(recipe, train_rooms=args.train_rooms)
+    if args.loss:
+        recipe = dataclasses.replace(recipe, loss=build_loss(args.loss), loss_spec=args.loss)
     size = recipe.image_size
     rooms_tag = "".join(f"_{name}{value:g}" for name, value, default in (
         ("light", args.photo_light, PHOTO_LIGHT), ("surfaces", args.surfaces, PHOTO_SURFACES),
@@ -202,6 +210,7 @@ def measure(args, frames, seed, extra=()) -> dict:
         (f"_from{args.render_size[0]}x{args.render_size[1]}" if args.render_size else "") + \
         (f"_{args.encoder}" if args.encoder else "") + (f"_ch{args.base_channels}" if args.base_channels else "") + \
         (f"_{args.steps}steps" if args.steps else "") + (f"_{args.train_rooms}rooms" if args.train_rooms else "") + \
+        (f"_loss_{re.sub('[^a-z0-9.]+', '-', args.loss.lower())}" if args.loss else "") + \
         (f"_seed{seed}" if seed else "")                                 # seed 0 is the recipe's own
     rooms_tag = "rooms" + (rooms_tag or "_default")                     # the training rooms' options alone
     augmentation = train_transforms(size, scale=(1.0, args.zoom), camera_effects=args.camera_effects,

@@ -81,16 +81,20 @@ def test_other_frames_scores_each_checkpoint_and_averages_the_seeds(tmp_path, ca
     assert "scores delta1 0.333" in out and "median-scaled delta1 1.000" in out
     assert out.count("| mean ") == 2                       # one line per checkpoint
     assert out.count("median depth predicted vs measured: correlation") == 2
-    assert "run                                         2 model(s)" in out   # run and run_seed1 together
+    assert "run                                          2 model(s)" in out   # run and run_seed1 together
 
-    assert _benchmark("other_frames").main([str(frames), *paths, "--crop", "eigen"]) == 0
+    assert _benchmark("other_frames").main([str(frames), *paths, "--crop", "eigen",
+                                            "--pictures", str(tmp_path / "pictures")]) == 0
     assert capsys.readouterr().out.count("| mean ") == 2
+    pictures = sorted(p.name for p in (tmp_path / "pictures").iterdir())
+    assert pictures == ["run_on_frames.png", "run_seed1_on_frames.png"]
+    assert Image.open(tmp_path / "pictures" / pictures[0]).size[0] > 300
 
     # the models' own kind of rooms, through the same path: exact depth, the NYU camera at a photo's size
     assert _benchmark("other_frames").main(["rooms:2", *paths]) == 0
     out = capsys.readouterr().out
     assert "room_00: 480x640, fx 518.9 px" in out and "room_01: 480x640" in out and "room_02" not in out
-    assert "run                                         2 model(s)" in out
+    assert "run                                          2 model(s)" in out
 
     assert _benchmark("other_frames").main([str(tmp_path / "nowhere"), *paths]) == 2
     (frames / "lab" / "intrinsics.npy").unlink()
