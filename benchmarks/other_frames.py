@@ -13,9 +13,10 @@ the median-scaled delta1 (the shape alone) / median(gt)/median(pred) (> 1: predi
 the means and the mean silog (Eigen's scale-invariant log error, lower is better), and how well the
 scale follows the scene: the correlation and slope of each frame's median predicted depth against its
 median measured depth over the frames (1 and 1 for a model that gets every room's scale; 0 for one that
-predicts the same room everywhere). First it prints the floor a model must beat on these frames: one
-constant depth everywhere (the median depth of 48 training rooms, a guess made without the photo), and
-a flat wall at each frame's true median depth for the median-scaled delta1. Checkpoints whose names
+predicts the same room everywhere). First it prints the floors a model must beat on these frames, both
+blind to the photo: one constant depth everywhere (the median depth of 48 training rooms), whose
+median-scaled delta1 is a flat wall's at each frame's true median depth, and the average training room
+(the per-pixel median of 200 rooms' depth maps, `course_lib.evaluate.MedianDepthMap`). Checkpoints whose names
 differ only in a trailing _seed<S> are also averaged together, as `sim_to_real.py --seeds` does.
 `--pictures DIR` draws each checkpoint's predictions beside the photos and the measured depth.
 

@@ -54,9 +54,9 @@ def rooms_median_depth(size=(96, 128), n: int = 48) -> float:
     return float(np.median(np.concatenate([rooms[i]["depth"].numpy().ravel() for i in range(n)])))
 
 
-def print_floor(frames, crop, depth_m: float) -> dict:
+def print_floor(frames, crop, depth_m: float) -> None:
     """Two lines: the floors on `frames`, one constant depth (`evaluate_constant`) and the average training
-    room (`MedianDepthMap` of 200 rooms); returns the constant's means."""
+    room (`MedianDepthMap` of 200 rooms)."""
     from course_lib.evaluate import MedianDepthMap, evaluate_constant, evaluate_frames
 
     keys = ("d1", "d1_median_scaled", "median_ratio", "silog")
@@ -69,7 +69,6 @@ def print_floor(frames, crop, depth_m: float) -> dict:
     a = {k: float(np.mean([r[k] for r in average])) for k in keys}
     print(f"  and the average training room (the per-pixel median of 200 rooms' depth, the same map for every "
           f"photo): delta1 {a['d1']:.3f}, median-scaled {a['d1_median_scaled']:.3f}, silog {a['silog']:.1f}")
-    return mean
 
 
 def main(argv=None) -> int:

@@ -21,9 +21,9 @@ The recipe is `course_lib.runs.cpu_recipe()` (printed first; about 7 minutes on 
 16-channel U-Net at 96x128, 1000 synthetic rooms, log-RMSE, 1200 steps of batch 8 (`--encoder`,
 `--base-channels`, `--steps` change the network and the budget, `--loss` the loss, nothing else). The
 trained model lands in runs/sim_to_real_<tag>/ and is loaded on a re-run of the same recipe. It prints
-the floor a model must beat on the real frames (one constant depth everywhere, the median depth of 48
-training rooms: delta1 and silog; a flat wall at each frame's true median: the median-scaled delta1),
-then
+the floors a model must beat on the real frames, both blind to the photo (one constant depth everywhere,
+the median depth of 48 training rooms, whose median-scaled delta1 is a flat wall's; and the average
+training room, the per-pixel median of 200 rooms' depth maps), then
 
 - the synthetic held-out figure (the 64 `heldout_rooms` at 96x128, no crop), so that both sides are seen,
   on the default rooms (renderer version 3: each going on beyond a doorway), on the same rooms without

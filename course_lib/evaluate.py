@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -353,7 +354,8 @@ class MedianDepthMap(torch.nn.Module):
         n = min(n, len(dataset))
         stack = np.stack([np.asarray(dataset[i]["depth"])[0] for i in range(n)])
         stack = np.where(stack > 0, stack, np.nan)                # holes of raw depth are not depths
-        with np.errstate(all="ignore"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)       # a pixel with no depth in any item: filled below
             depth = np.nanmedian(stack, axis=0)
         fallback = np.nanmedian(stack) if np.isfinite(stack).any() else 1.0
         return cls(np.where(np.isfinite(depth), depth, fallback), camera_from_data(dataset))

@@ -216,3 +216,18 @@ def test_median_depth_map_is_the_per_pixel_median_at_the_data_camera():
     assert row["d1"] == 1.0 and row["median_ratio"] == pytest.approx(1.0) and row["run_size"] == (12, 16)
     with pytest.raises(ValueError, match="positive"):
         MedianDepthMap(np.zeros((2, 2)), prior.camera)
+
+    class WithHoles(torch.utils.data.Dataset):      # raw depth: a hole (0) is no depth, not a depth of 0 m
+        camera = prior.camera
+
+        def __len__(self):
+            return 3
+
+        def __getitem__(self, i):
+            depth = torch.full((1, 2, 2), float(i + 1))
+            depth[0, 0, 0] = 0.0 if i else 5.0           # item 0 has 5 m there, items 1 and 2 a hole
+            depth[0, 1, 1] = 0.0                         # a hole in every item
+            return {"depth": depth}
+
+    holey = MedianDepthMap.of(WithHoles()).depth[0, 0].numpy()
+    assert holey[0, 0] == 5.0 and holey[0, 1] == 2.0 and holey[1, 1] == 2.0   # no depth anywhere: the overall median
