@@ -50,8 +50,9 @@ def training_rooms(n: int, size=(96, 128)):
 def rooms_median_depth(size=(96, 128), n: int = 48) -> float:
     """The median depth over every pixel of n synthetic training rooms (lesson 08's floor): the one depth
     a model that never looks at the photo would guess, knowing only the rooms it was trained on."""
-    rooms = training_rooms(n, size)
-    return float(np.median(np.concatenate([rooms[i]["depth"].numpy().ravel() for i in range(n)])))
+    from course_lib.evaluate import median_depth
+
+    return median_depth(training_rooms(n, size), n)
 
 
 def print_floor(frames, crop, depth_m: float) -> None:

@@ -327,6 +327,13 @@ def evaluate_constant(depth_m: float, frames, crop: str | None = "eigen", max_de
             for frame in frames]
 
 
+def median_depth(dataset, n: int = 48) -> float:
+    """The median depth over every measured pixel of the first n items of `dataset`: the one depth to guess
+    for a photo without looking at it, knowing only those frames (`evaluate_constant`'s usual argument)."""
+    depths = np.concatenate([np.asarray(dataset[i]["depth"]).ravel() for i in range(min(n, len(dataset)))])
+    return float(np.median(depths[depths > 0]))
+
+
 class MedianDepthMap(torch.nn.Module):
     """A "model" that never looks at the photo: every image gets the same depth map, the per-pixel median
     of the depth of `n` frames of `dataset` (its training frames: the average room), at their camera.

@@ -231,3 +231,11 @@ def test_median_depth_map_is_the_per_pixel_median_at_the_data_camera():
 
     holey = MedianDepthMap.of(WithHoles()).depth[0, 0].numpy()
     assert holey[0, 0] == 5.0 and holey[0, 1] == 2.0 and holey[1, 1] == 2.0   # no depth anywhere: the overall median
+
+
+def test_median_depth_leaves_out_holes():
+    from course_lib.evaluate import median_depth
+
+    frames = [{"depth": torch.tensor([[[1.0, 0.0], [0.0, 0.0]]])}, {"depth": torch.tensor([[[2.0, 3.0], [0.0, 9.0]]])}]
+    assert median_depth(frames) == 2.5                    # of 1, 2, 3, 9: the zeros are holes
+    assert median_depth(frames, n=1) == 1.0
