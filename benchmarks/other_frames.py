@@ -8,17 +8,18 @@ course ships none; collect them from a public RGB-D dataset (NYU Depth V2, TUM R
 ScanNet, ...) and convert them to that layout. Each checkpoint runs the way `python -m course_lib
 predict` runs it: the photo resized to the model's training focal length, the prediction upsampled to
 the photo's size. Metrics over the measured pixels, 0.001-10 m, no crop unless `--crop eigen` (NYU's
-frames, whose white border the Eigen crop removes). For each checkpoint it prints, per frame, delta1 /
-the median-scaled delta1 (the shape alone) / median(gt)/median(pred) (> 1: predicted too near), then
-the means and the mean silog (Eigen's scale-invariant log error, lower is better), and how well the
-scale follows the scene: the correlation and slope of each frame's median predicted depth against its
-median measured depth over the frames (1 and 1 for a model that gets every room's scale; 0 for one that
-predicts the same room everywhere). First it prints the floors a model must beat on these frames, both
-blind to the photo: one constant depth everywhere (the median depth of 48 training rooms), whose
-median-scaled delta1 is a flat wall's at each frame's true median depth, and the average training room
-(the per-pixel median of 200 rooms' depth maps, `course_lib.evaluate.MedianDepthMap`). Checkpoints whose names
-differ only in a trailing _seed<S> are also averaged together, as `sim_to_real.py --seeds` does.
-`--pictures DIR` draws each checkpoint's predictions beside the photos and the measured depth.
+frames, whose white border the Eigen crop removes). For each checkpoint it prints, per frame (by the
+number it is listed under first), delta1 / the median-scaled delta1 (the shape alone) /
+median(gt)/median(pred) (> 1: predicted too near), then the means and the mean silog (Eigen's
+scale-invariant log error, lower is better), and how well the scale follows the scene: the correlation
+and slope of each frame's median predicted depth against its median measured depth over the frames (1
+and 1 for a model that gets every room's scale; 0 for one that predicts the same room everywhere). First
+it prints the floors a model must beat on these frames, both blind to the photo: one constant depth
+everywhere (the median depth of 48 training rooms), whose median-scaled delta1 is a flat wall's at each
+frame's true median depth, and the average training room (the per-pixel median of 200 rooms' depth maps,
+`course_lib.evaluate.MedianDepthMap`). Checkpoints whose names differ only in a trailing _seed<S> are
+also averaged together, as `sim_to_real.py --seeds` does. `--pictures DIR` draws each checkpoint's
+predictions beside the photos and the measured depth.
 
     python benchmarks/other_frames.py rooms:24 runs/sim_to_real_zoom1*/last.pt
 
@@ -108,15 +109,15 @@ def main(argv=None) -> int:
     if not frames:
         print(f"error: {args.frames} holds no frame folders", file=sys.stderr)
         return 2
-    for f in frames:
+    for number, f in enumerate(frames, 1):
         valid = f.depth_m > 0
-        print(f"{f.name}: {f.rgb.shape[0]}x{f.rgb.shape[1]}, fx {f.K[0, 0]:.1f} px, median depth "
+        print(f"[{number}] {f.name}: {f.rgb.shape[0]}x{f.rgb.shape[1]}, fx {f.K[0, 0]:.1f} px, median depth "
               f"{np.median(f.depth_m[valid]):.2f} m, {valid.mean():.0%} measured")
     # each frame's median measured depth over the pixels the metrics use (0.001-10 m, inside the crop)
     true_medians = np.array([np.median(f.depth_m[(f.depth_m > 0.001) & (f.depth_m < 10)
                                                  & crop_mask(args.crop, *f.depth_m.shape)]) for f in frames])
     print_floor(frames, args.crop, rooms_median_depth())
-    print("per frame: delta1 / median-scaled delta1 / median(gt)/median(pred)")
+    print("per frame [number above]: delta1 / median-scaled delta1 / median(gt)/median(pred)")
     groups: dict[str, list[tuple[float, float, float, float]]] = {}
     for path in args.checkpoints:
         try:
@@ -133,8 +134,8 @@ def main(argv=None) -> int:
             draw(model, frames, rows, picture, f"{name} on {args.frames}")
             print(f"picture: {picture}")
         groups.setdefault(re.sub(r"_seed\d+$", "", name), []).append(mean)
-        print(f"{name:<44} " + "  ".join(f"{r['name'][:14]} {r['d1']:.2f}/{r['d1_median_scaled']:.2f}/"
-                                        f"{r['median_ratio']:.2f}" for r in rows)
+        print(f"{name:<44} " + "  ".join(f"[{number}] {r['d1']:.2f}/{r['d1_median_scaled']:.2f}/"
+                                        f"{r['median_ratio']:.2f}" for number, r in enumerate(rows, 1))
               + f"  | mean {mean[0]:.3f} / {mean[1]:.3f} / {mean[2]:.2f}, silog {mean[3]:.1f}"
               + (f"; median depth predicted vs measured: correlation {np.corrcoef(true_medians, predicted)[0, 1]:.2f}, "
                  f"slope {np.polyfit(true_medians, predicted, 1)[0]:.2f}" if len(rows) > 2 else ""))

@@ -75,6 +75,7 @@ def test_other_frames_scores_each_checkpoint_and_averages_the_seeds(tmp_path, ca
     assert _benchmark("other_frames").main([str(frames), *paths]) == 0
     out = capsys.readouterr().out
     assert "lab: 48x64, fx 52.0 px, median depth 2.50 m, 100% measured" in out
+    assert out.count("[3] ") == 3                          # the frames' numbers: listed once, then per checkpoint
     # the floor: the training rooms' median depth (about 3.05 m) is within 25 % of the lab's 2.5 m only; a flat wall
     # at each frame's own median depth is exact on these flat frames
     assert "the floor on these 3 frames: a constant 3.05 m" in out
@@ -93,7 +94,7 @@ def test_other_frames_scores_each_checkpoint_and_averages_the_seeds(tmp_path, ca
     # the models' own kind of rooms, through the same path: exact depth, the NYU camera at a photo's size
     assert _benchmark("other_frames").main(["rooms:2", *paths]) == 0
     out = capsys.readouterr().out
-    assert "room_00: 480x640, fx 518.9 px" in out and "room_01: 480x640" in out and "room_02" not in out
+    assert "[1] room_00: 480x640, fx 518.9 px" in out and "room_01: 480x640" in out and "room_02" not in out
     assert "run                                          2 model(s)" in out
 
     assert _benchmark("other_frames").main([str(tmp_path / "nowhere"), *paths]) == 2
