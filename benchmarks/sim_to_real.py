@@ -63,7 +63,7 @@ def main(argv=None) -> int:
     import numpy as np
     import torch
 
-    from course_lib.data.synthetic import CLUTTER, DOORWAYS, LONG_VIEWS, PHOTO_LIGHT, PHOTO_SURFACES
+    from course_lib.data.synthetic import CLOSE_VIEWS, CLUTTER, DOORWAYS, LONG_VIEWS, PHOTO_LIGHT, PHOTO_SURFACES
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--zoom", type=float, default=1.0, help="train with random zooms of 1..ZOOM (default 1: none)")
@@ -82,6 +82,9 @@ def main(argv=None) -> int:
     parser.add_argument("--clutter", type=float, default=CLUTTER,
                         help=f"the share of training rooms with small things on tables, seats and floor "
                              f"(`add_clutter`; default {CLUTTER:g}, the library's)")
+    parser.add_argument("--close-views", type=float, default=CLOSE_VIEWS,
+                        help="the share of training rooms seen from 0.9-1.8 m in front of the wall the camera "
+                             "faces (default 0, the library's)")
     parser.add_argument("--long-views", type=float, default=LONG_VIEWS,
                         help=f"the share of training rooms seen along their length from near a short wall "
                              f"(default {LONG_VIEWS:g}, the library's)")
@@ -184,7 +187,7 @@ def measure(args, frames, seed, extra=()) -> dict:
 
     from course_lib.data import SyntheticRooms, heldout_rooms, make_dataset, train_transforms
     from course_lib.data.cached import CachedSamples
-    from course_lib.data.synthetic import CLUTTER, DOORWAYS, LONG_VIEWS, PHOTO_LIGHT, PHOTO_SURFACES
+    from course_lib.data.synthetic import CLOSE_VIEWS, CLUTTER, DOORWAYS, LONG_VIEWS, PHOTO_LIGHT, PHOTO_SURFACES
     from course_lib.evaluate import EvalProtocol, evaluate, evaluate_frames
     from course_lib.losses import build_loss
     from course_lib.models import build_model
@@ -203,6 +206,7 @@ def measure(args, frames, seed, extra=()) -> dict:
     rooms_tag = "".join(f"_{name}{value:g}" for name, value, default in (
         ("light", args.photo_light, PHOTO_LIGHT), ("surfaces", args.surfaces, PHOTO_SURFACES),
         ("clutter", args.clutter, CLUTTER), ("long", args.long_views, LONG_VIEWS),
+        ("close", args.close_views, CLOSE_VIEWS),
         ("doorways", args.doorways, DOORWAYS)) if value != default)
     tag = f"zoom{args.zoom:g}" + (f"_camera{args.camera_effects:g}" if args.camera_effects else "") + \
         (f"_jitter{args.jitter:g}" if args.jitter is not None else "") + \
@@ -221,7 +225,7 @@ def measure(args, frames, seed, extra=()) -> dict:
     train = SyntheticRooms(recipe.train_rooms, size, transform=augmentation,
                            random_textures=args.random_textures, photo_light=args.photo_light,
                            surfaces=args.surfaces, clutter=args.clutter, long_views=args.long_views,
-                           doorways=args.doorways)
+                           doorways=args.doorways, close_views=args.close_views)
     train = CachedSamples(shrunk_rooms(train, args.render_size) if args.render_size else train)
     val = CachedSamples(make_dataset("synthetic", "val", size, length=32))
     if args.encoder:

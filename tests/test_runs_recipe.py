@@ -49,3 +49,5 @@ def test_the_rooms_look_is_part_of_the_recipe():
     default, busy, flat = recipe(), recipe(surfaces=0.5), recipe(photo_light=0)
     assert len({default, busy, flat}) == 3 and "surfaces=0.5" in busy and "photo_light=0," in flat
     assert recipe(surfaces=0, photo_light=0.8) == default    # the default, spelt out, is the same recipe
+    close = recipe(close_views=0.5)
+    assert close != default and "close_views=0.5" in close and recipe(close_views=0) == default

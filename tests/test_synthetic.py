@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from course_lib.data.synthetic import (CLUTTER, DOORWAYS, LONG_VIEWS, MAX_DEPTH_M, NUM_FACES, PHOTO_LIGHT,
+from course_lib.data.synthetic import (CLOSE_VIEWS, CLUTTER, DOORWAYS, LONG_VIEWS, MAX_DEPTH_M, NUM_FACES, PHOTO_LIGHT,
                                       PHOTO_SURFACES, Material, add_clutter, add_doorway, photo_surfaces, render_room,
                                       render_scene, sample_scene)
 from course_lib.data.synthetic.raycast import _cast
@@ -281,6 +281,29 @@ def test_long_views_look_along_the_room_from_near_a_short_wall_and_are_a_functio
     changed = [sample_scene(s, long_views=0.5).camera != sample_scene(s).camera for s in range(16)]
     assert 0 < sum(changed) < 16                              # a probability per room
     np.testing.assert_array_equal(render_room(5, 60, 80, long_views=0.0)["rgb"], render_room(5, 60, 80)["rgb"])
+
+
+def test_close_views_put_the_facing_wall_0_9_to_1_8_m_away_and_are_a_function_of_the_seed():
+    assert CLOSE_VIEWS == 0                                   # off by default
+    medians = []
+    for seed in range(16):                                    # in rooms without doorways: close views alone
+        plain, view = sample_scene(seed, doorways=0), sample_scene(seed, close_views=1.0, doorways=0)
+        assert view == sample_scene(seed, close_views=1.0, doorways=0)
+        lx, _, lz = view.size_m
+        x, _, z = view.camera.position_m
+        forward = np.array([np.sin(view.camera.yaw), np.cos(view.camera.yaw)])     # (x, z), horizontal
+        # the wall the camera faces: across the axis it looks along most
+        ahead = ((lx - x) if forward[0] > 0 else x) if abs(forward[0]) > abs(forward[1]) else \
+            ((lz - z) if forward[1] > 0 else z)
+        assert 0.7 - 1e-9 <= ahead <= 1.8 + 1e-9
+        assert view.camera.yaw == plain.camera.yaw and view.face_materials == plain.face_materials
+        medians.append((np.median(render_room(seed, 30, 40, doorways=0)["depth"]),
+                        np.median(render_room(seed, 30, 40, close_views=1.0, doorways=0)["depth"])))
+    far, near = np.mean(medians, axis=0)
+    assert near < far - 0.5                                   # nearer rooms, as photos of desks and counters are
+    changed = [sample_scene(s, close_views=0.5).camera != sample_scene(s).camera for s in range(16)]
+    assert 0 < sum(changed) < 16                              # a probability per room
+    np.testing.assert_array_equal(render_room(5, 60, 80, close_views=0.0)["rgb"], render_room(5, 60, 80)["rgb"])
 
 
 def test_doorways_open_the_facing_wall_onto_a_deeper_space_lit_its_own_way_and_are_a_function_of_the_seed():

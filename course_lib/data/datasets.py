@@ -28,7 +28,7 @@ from ..geometry import nyu_intrinsics
 from .files import match_pairs
 from .files import read_depth_png as decode_depth
 from .files import read_rgb as decode_rgb
-from .synthetic import CLUTTER, DOORWAYS, HELDOUT_SEED_BASE, LONG_VIEWS, PHOTO_LIGHT, PHOTO_SURFACES, RENDERER_VERSION
+from .synthetic import CLOSE_VIEWS, CLUTTER, DOORWAYS, HELDOUT_SEED_BASE, LONG_VIEWS, PHOTO_LIGHT, PHOTO_SURFACES, RENDERER_VERSION
 from .transforms import eval_transforms, to_item, train_transforms
 
 SEED_STRIDE = 1_000_003            # training seed s renders scenes s * SEED_STRIDE + i
@@ -77,13 +77,14 @@ class SyntheticRooms(DepthDataset):
     room is seen along its length from near a short wall (`course_lib.data.synthetic.sample_scene`;
     default `LONG_VIEWS`, 0). doorways: the probability that a room goes on beyond an opening in
     the wall the camera faces (`course_lib.data.synthetic.add_doorway`; default `DOORWAYS`, 1: every room;
-    0 gives renderer version 2's rooms).
+    0 gives renderer version 2's rooms). close_views: the probability that the camera stands 0.9-1.8 m in
+    front of the wall it faces (`course_lib.data.synthetic.sample_scene`; default `CLOSE_VIEWS`, 0).
     """
 
     def __init__(self, length: int, size=(240, 320), seed: int = 0, transform=None, raw_depth: bool = False,
                  *, seed_base: int | None = None, random_textures: float = 0.0, photo_light: float | None = None,
                  surfaces: float | None = None, clutter: float | None = None, long_views: float | None = None,
-                 doorways: float | None = None):
+                 doorways: float | None = None, close_views: float | None = None):
         self.length, self.size = int(length), (int(size[0]), int(size[1]))
         self.random_textures = float(random_textures)
         self.photo_light = PHOTO_LIGHT if photo_light is None else float(photo_light)
@@ -91,6 +92,7 @@ class SyntheticRooms(DepthDataset):
         self.clutter = CLUTTER if clutter is None else float(clutter)
         self.long_views = LONG_VIEWS if long_views is None else float(long_views)
         self.doorways = DOORWAYS if doorways is None else float(doorways)
+        self.close_views = CLOSE_VIEWS if close_views is None else float(close_views)
         self.transform, self.raw_depth = transform, raw_depth
         if seed_base is None:
             if seed < 0:
@@ -115,7 +117,7 @@ class SyntheticRooms(DepthDataset):
         room = render_room(self.scene_seed(index), height=h, width=w, raw_depth=self.raw_depth,
                            random_textures=self.random_textures, photo_light=self.photo_light,
                            surfaces=self.surfaces, clutter=self.clutter, long_views=self.long_views,
-                           doorways=self.doorways)
+                           doorways=self.doorways, close_views=self.close_views)
         sample = {"rgb": room["rgb"], "depth": room["depth"].astype(np.float32, copy=False), "K": room["K"]}
         if self.raw_depth:
             sample["raw_depth"] = room["raw_depth"].astype(np.float32, copy=False)
@@ -133,6 +135,8 @@ class SyntheticRooms(DepthDataset):
             textures += f", long_views={self.long_views:g}"
         if self.doorways:
             textures += f", doorways={self.doorways:g}"
+        if self.close_views:
+            textures += f", close_views={self.close_views:g}"
         return (f"SyntheticRooms(length={self.length}, size={self.size}, seed_base={self.seed_base}, "
                 f"renderer={RENDERER_VERSION}{textures})")
 
@@ -140,17 +144,17 @@ class SyntheticRooms(DepthDataset):
 def heldout_rooms(length: int = 64, size=(240, 320), transform=None, raw_depth: bool = False,
                   photo_light: float | None = None, surfaces: float | None = None,
                   clutter: float | None = None, long_views: float | None = None,
-                  doorways: float | None = None) -> SyntheticRooms:
+                  doorways: float | None = None, close_views: float | None = None) -> SyntheticRooms:
     """The fixed held-out rooms every lesson evaluates on: item i is scene seed 10**9 + i.
 
     Training sets (`SyntheticRooms(seed=...)`) only use seeds below 10**9, so they never overlap.
-    photo_light, surfaces, clutter, long_views, doorways: as in `SyntheticRooms` (defaults `PHOTO_LIGHT`,
-    `PHOTO_SURFACES`, `CLUTTER`, `LONG_VIEWS`, `DOORWAYS`; `doorways=0` gives renderer version 2's rooms,
-    `photo_light=0, doorways=0` version 1's).
+    photo_light, surfaces, clutter, long_views, doorways, close_views: as in `SyntheticRooms` (defaults
+    `PHOTO_LIGHT`, `PHOTO_SURFACES`, `CLUTTER`, `LONG_VIEWS`, `DOORWAYS`, `CLOSE_VIEWS`; `doorways=0` gives
+    renderer version 2's rooms, `photo_light=0, doorways=0` version 1's).
     """
     return SyntheticRooms(length, size, transform=transform, raw_depth=raw_depth, seed_base=HELDOUT_SEED_BASE,
                           photo_light=photo_light, surfaces=surfaces, clutter=clutter, long_views=long_views,
-                          doorways=doorways)
+                          doorways=doorways, close_views=close_views)
 
 
 # ----------------------------------------------------------------------------------------------

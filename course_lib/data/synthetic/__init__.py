@@ -32,7 +32,8 @@ How a frame is made (`render_room(seed)` = `render_scene(sample_scene(seed), hei
    panels, stained concrete), and (`clutter=`, off by default) the small things of lived-in rooms on
    their tables, seats and floor (`add_clutter`: books, bottles, monitors, lamps, plants, cushions,
    cartons, bins, bags, each at its real size), and (`long_views=`, off by default) the camera may stand
-   near a short wall and look along the room, as a photographer would. By default (`DOORWAYS`, every
+   near a short wall and look along the room, as a photographer would, or (`close_views=`, off by
+   default) 0.9-1.8 m in front of the wall it faces, as in photos of a desk, a counter or a shelf. By default (`DOORWAYS`, every
    room; `doorways=0` turns it off) the room goes on beyond a door or a wide opening in the wall the
    camera faces (`add_doorway`): without it the farthest thing in view is always that lit wall, and a
    network trained on such rooms puts real rooms, which go on through doors and passages, too near.
@@ -71,12 +72,12 @@ from .clutter import add_clutter
 from .doorways import add_doorway
 from .render import render_room, render_scene
 from .sampling import sample_scene
-from .scene import (CLUTTER, DOORWAYS, FACE_NAMES, HELDOUT_SEED_BASE, KINECT_FOCAL_BASELINE, LONG_VIEWS, MAX_DEPTH_M,
+from .scene import (CLOSE_VIEWS, CLUTTER, DOORWAYS, FACE_NAMES, HELDOUT_SEED_BASE, KINECT_FOCAL_BASELINE, LONG_VIEWS, MAX_DEPTH_M,
                     MIN_DEPTH_M, NUM_FACES, PHOTO_LIGHT, PHOTO_SURFACES, RENDERER_VERSION, Camera, Decal,
                     Material, Primitive, RoomScene, face_coordinates)
 from .variations import photo_lighting, photo_surfaces, randomize_textures
 
-__all__ = ["CLUTTER", "DOORWAYS", "FACE_NAMES", "HELDOUT_SEED_BASE", "KINECT_FOCAL_BASELINE", "LONG_VIEWS",
+__all__ = ["CLOSE_VIEWS", "CLUTTER", "DOORWAYS", "FACE_NAMES", "HELDOUT_SEED_BASE", "KINECT_FOCAL_BASELINE", "LONG_VIEWS",
            "MAX_DEPTH_M",
            "MIN_DEPTH_M", "NUM_FACES", "PHOTO_LIGHT", "PHOTO_SURFACES", "RENDERER_VERSION", "Camera", "Decal",
            "Material", "Primitive", "RoomScene", "add_clutter", "add_doorway", "face_coordinates", "photo_lighting",

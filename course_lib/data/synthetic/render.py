@@ -16,7 +16,7 @@ from course_lib.geometry import nyu_intrinsics
 from .kinect import _kinect
 from .raycast import _cast
 from .sampling import sample_scene
-from .scene import _F32, CLUTTER, DOORWAYS, LONG_VIEWS, PHOTO_LIGHT, PHOTO_SURFACES, RoomScene
+from .scene import _F32, CLOSE_VIEWS, CLUTTER, DOORWAYS, LONG_VIEWS, PHOTO_LIGHT, PHOTO_SURFACES, RoomScene
 from .shading import _floor_shadows, _occlusion, _surface
 from .variations import randomize_textures
 
@@ -102,7 +102,7 @@ def render_scene(scene: RoomScene, height: int = 240, width: int = 320, raw_dept
 def render_room(seed: int, height: int = 240, width: int = 320, raw_depth: bool = False,
                 return_scene: bool = False, random_textures: float = 0.0, photo_light: float = PHOTO_LIGHT,
                 surfaces: float = PHOTO_SURFACES, clutter: float = CLUTTER, long_views: float = LONG_VIEWS,
-                doorways: float = DOORWAYS) -> dict:
+                doorways: float = DOORWAYS, close_views: float = CLOSE_VIEWS) -> dict:
     """One synthetic room frame, the same for the same seed on any machine.
 
     Returns a dict: "rgb" (H, W, 3) uint8; "depth" (H, W) float32 metres (exact, no holes); "normals"
@@ -119,10 +119,11 @@ def render_room(seed: int, height: int = 240, width: int = 320, raw_depth: bool 
     probability that the camera looks along the room from near a short wall (default `LONG_VIEWS`, 0:
     off). doorways: the probability that the room goes on beyond an opening in the wall the camera
     faces (`add_doorway`; default `DOORWAYS`, 1: every room). `doorways=0` renders the rooms of renderer
-    version 2, `photo_light=0, doorways=0` those of version 1.
+    version 2, `photo_light=0, doorways=0` those of version 1. close_views: the probability that the
+    camera stands 0.9-1.8 m in front of the wall it faces (default `CLOSE_VIEWS`, 0: off).
     Introduced in lesson 01.
     """
-    scene = sample_scene(seed, photo_light, surfaces, clutter, long_views, doorways)
+    scene = sample_scene(seed, photo_light, surfaces, clutter, long_views, doorways, close_views)
     scene = randomize_textures(scene, random_textures)
     out = render_scene(scene, height, width, raw_depth=raw_depth)
     if return_scene:

@@ -9,7 +9,8 @@ depth edges off colour edges); a ceiling lamp; a material per surface. Last, the
 photo with probability `photo_light` (`photo_lighting`) and given busy walls and floor with probability
 `surfaces` (`photo_surfaces`; both in variations.py), and small things on its tables and floor with
 probability `clutter` (`add_clutter`, clutter.py). With probability `long_views` the camera instead
-stands near a short wall and looks along the room (`_long_view`). With probability `doorways` the wall the
+stands near a short wall and looks along the room (`_long_view`); with probability `close_views` it stands
+0.9-1.8 m in front of the wall it faces (the view of a desk, a counter, a shelf). With probability `doorways` the wall the
 camera faces becomes a partition with an opening onto more room beyond (`add_doorway`, doorways.py).
 
 Depth is within about 0.5-10 m (NYU's range): the camera keeps 0.7 m from walls and objects, and a room
@@ -26,7 +27,7 @@ from .furniture import (_FABRICS, _FREE_OBJECTS, _FURNITURE, _WALL_OBJECTS, _aga
                         _pick, _place)
 from .clutter import add_clutter
 from .doorways import add_doorway
-from .scene import (CLUTTER, DOORWAYS, LONG_VIEWS, MAX_DEPTH_M, PHOTO_LIGHT, PHOTO_SURFACES, Camera, Decal, Material,
+from .scene import (CLOSE_VIEWS, CLUTTER, DOORWAYS, LONG_VIEWS, MAX_DEPTH_M, PHOTO_LIGHT, PHOTO_SURFACES, Camera, Decal, Material,
                     RoomScene)
 from .variations import photo_lighting, photo_surfaces
 
@@ -46,7 +47,8 @@ def _long_view(rng, lx: float, lz: float, margin: float):
 
 
 def sample_scene(seed: int, photo_light: float = PHOTO_LIGHT, surfaces: float = PHOTO_SURFACES,
-                 clutter: float = CLUTTER, long_views: float = LONG_VIEWS, doorways: float = DOORWAYS) -> RoomScene:
+                 clutter: float = CLUTTER, long_views: float = LONG_VIEWS, doorways: float = DOORWAYS,
+                 close_views: float = CLOSE_VIEWS) -> RoomScene:
     """The random room for `seed` (an int >= 0): size, camera, furniture, decals, materials, light.
 
     photo_light: the probability that the room is lit like a photo (`photo_lighting`); surfaces: the
@@ -55,7 +57,8 @@ def sample_scene(seed: int, photo_light: float = PHOTO_LIGHT, surfaces: float = 
     clutter.py), which adds geometry. long_views: the probability that the camera stands near one of the
     room's short walls and looks along its length (`_long_view`), as a photographer shows a room. doorways:
     the probability that the room goes on beyond an opening in the wall the camera faces
-    (`add_doorway`, doorways.py), which adds geometry."""
+    (`add_doorway`, doorways.py), which adds geometry. close_views: the probability that the camera stands
+    0.9-1.8 m in front of the wall it faces (its own random stream, as for long views)."""
     rng = np.random.default_rng(seed)
     lx, lz = rng.uniform(2.0, 8.0), rng.uniform(2.0, 8.0)
     if max(lx, lz) < 3.0:   # very small rooms are rare
@@ -77,6 +80,10 @@ def sample_scene(seed: int, photo_light: float = PHOTO_LIGHT, surfaces: float = 
         view = np.random.default_rng([seed, 7])       # its own stream: the rest of the room is drawn as before
         if view.random() < long_views:
             behind, along, across, yaw = _long_view(view, lx, lz, margin)
+    if close_views > 0:
+        view = np.random.default_rng([seed, 8])       # its own stream, as for long views
+        if view.random() < close_views:               # the wall the camera faces 0.9-1.8 m away
+            across = max(margin, (lx if behind < 2 else lz) - view.uniform(0.9, 1.8))
 
     def camera_at(lx, lz):
         if behind == 0:

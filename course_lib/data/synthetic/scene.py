@@ -21,6 +21,7 @@ HELDOUT_SEED_BASE = 10**9  # seeds from here on are the course's held-out rooms:
 RENDERER_VERSION = 3  # raise it whenever a change moves any pixel: saved runs are matched against it
 PHOTO_LIGHT = 0.8  # the share of rooms lit like photos (photo_lighting); 0 (and DOORWAYS 0): renderer 1's frames
 PHOTO_SURFACES = 0.0  # the share of rooms with busy walls and floors (photo_surfaces): off, see benchmarks/RESULTS.md
+CLOSE_VIEWS = 0.0  # the share of rooms seen from close to the wall the camera faces (sample_scene): off
 LONG_VIEWS = 0.0  # the share of rooms seen along their length from near a short wall (_long_view): off
 DOORWAYS = 1.0  # the share of rooms that go on beyond an opening in the wall the camera faces (add_doorway): all
 CLUTTER = 0.0  # the share of rooms with small things on tables and floor (add_clutter): off, see benchmarks/RESULTS.md
