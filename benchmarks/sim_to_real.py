@@ -83,8 +83,8 @@ def main(argv=None) -> int:
                         help=f"the share of training rooms with small things on tables, seats and floor "
                              f"(`add_clutter`; default {CLUTTER:g}, the library's)")
     parser.add_argument("--close-views", type=float, default=CLOSE_VIEWS,
-                        help="the share of training rooms seen from 0.9-1.8 m in front of the wall the camera "
-                             "faces (default 0, the library's)")
+                        help=f"the share of training rooms seen from 0.9-1.8 m in front of the wall the camera "
+                             f"faces (`sample_scene`; default {CLOSE_VIEWS:g}, the library's)")
     parser.add_argument("--long-views", type=float, default=LONG_VIEWS,
                         help=f"the share of training rooms seen along their length from near a short wall "
                              f"(default {LONG_VIEWS:g}, the library's)")

@@ -33,10 +33,11 @@ How a frame is made (`render_room(seed)` = `render_scene(sample_scene(seed), hei
    their tables, seats and floor (`add_clutter`: books, bottles, monitors, lamps, plants, cushions,
    cartons, bins, bags, each at its real size), and (`long_views=`, off by default) the camera may stand
    near a short wall and look along the room, as a photographer would, or (`close_views=`, off by
-   default) 0.9-1.8 m in front of the wall it faces, as in photos of a desk, a counter or a shelf. By default (`DOORWAYS`, every
-   room; `doorways=0` turns it off) the room goes on beyond a door or a wide opening in the wall the
-   camera faces (`add_doorway`): without it the farthest thing in view is always that lit wall, and a
-   network trained on such rooms puts real rooms, which go on through doors and passages, too near.
+   default) 0.9-1.8 m in front of the wall it faces, as in photos of a desk, a counter or a shelf. By
+   default (`DOORWAYS`, every room; `doorways=0` turns it off) the room goes on beyond a door or a wide
+   opening in the wall the camera faces (`add_doorway`): without it the farthest thing in view is always
+   that lit wall, and a network trained on such rooms puts real rooms, which go on through doors and
+   passages, too near.
 4. **Raw depth** (optional, `raw_depth=True`): the exact depth as a Kinect would deliver it: holes
    (0) at depth discontinuities, beyond a per-scene range, on dark, glossy or glass surfaces and at
    grazing angles, and the remaining values quantised like the Kinect's disparity (an error of about
