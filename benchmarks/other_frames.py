@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from real_frames import print_floor, rooms_median_depth  # noqa: E402  (beside this file)
+from real_frames import draw_predictions, print_floor, rooms_median_depth  # noqa: E402  (beside this file)
 
 
 def heldout_frames(n: int, size=(480, 640)) -> list:
@@ -47,37 +47,6 @@ def heldout_frames(n: int, size=(480, 640)) -> list:
 
     rooms = heldout_rooms(n, size)
     return [RealFrame(f"room_{i:02d}", r["rgb"], r["depth"], r["K"]) for i, r in enumerate(map(rooms.sample, range(n)))]
-
-
-def draw(model, frames, rows, path: Path, title: str) -> None:
-    """Photo, measured depth and prediction of each frame in a grid, one colour scale per row."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from course_lib.predict import predict_photo
-    from course_lib.viz import colorize_depth
-
-    cols = 3 * min(2, len(frames))                       # two frames side by side
-    nrows = (len(frames) + 1) // 2 if len(frames) > 1 else 1
-    fig, axes = plt.subplots(nrows, cols, figsize=(2.4 * cols, 1.9 * nrows), squeeze=False)
-    for k, (frame, r) in enumerate(zip(frames, rows)):
-        pred, _ = predict_photo(model, frame.rgb, frame.K)
-        vmax = float(np.percentile(frame.depth_m[frame.depth_m > 0], 99))
-        cells = axes[k // 2, 3 * (k % 2):3 * (k % 2) + 3]
-        for ax, image, label in zip(cells, (frame.rgb, colorize_depth(frame.depth_m, vmax=vmax),
-                                            colorize_depth(np.asarray(pred), vmax=vmax)),
-                                    (frame.name[:28], f"measured, median {np.median(frame.depth_m[frame.depth_m > 0]):.2f} m",
-                                     f"d1 {r['d1']:.2f}, shape {r['d1_median_scaled']:.2f}, gt/pred {r['median_ratio']:.2f}")):
-            ax.imshow(image)
-            ax.set_title(label, fontsize=7)
-    for ax in axes.flat:
-        ax.axis("off")
-    fig.suptitle(title + " (black: not measured; one colour scale per frame)", fontsize=9)
-    fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / fig.get_figheight()))    # room for the title
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=70)
-    plt.close(fig)
 
 
 def main(argv=None) -> int:
@@ -131,7 +100,7 @@ def main(argv=None) -> int:
         name = Path(path).parent.name
         if args.pictures:
             picture = Path(args.pictures) / f"{name}_on_{Path(args.frames).name.replace(':', '')}.png"
-            draw(model, frames, rows, picture, f"{name} on {args.frames}")
+            draw_predictions(model, frames, rows, picture, f"{name} on {args.frames}")
             print(f"picture: {picture}")
         groups.setdefault(re.sub(r"_seed\d+$", "", name), []).append(mean)
         print(f"{name:<44} " + "  ".join(f"[{number}] {r['d1']:.2f}/{r['d1_median_scaled']:.2f}/"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -70,6 +71,39 @@ def print_floor(frames, crop, depth_m: float) -> None:
     a = {k: float(np.mean([r[k] for r in average])) for k in keys}
     print(f"  and the average training room (the per-pixel median of 200 rooms' depth, the same map for every "
           f"photo): delta1 {a['d1']:.3f}, median-scaled {a['d1_median_scaled']:.3f}, silog {a['silog']:.1f}")
+
+
+def draw_predictions(model, frames, rows, path, title: str) -> None:
+    """Photo, measured depth and prediction of each frame (`evaluate_frames` rows: its scores), two frames
+    side by side, one colour scale per frame, saved to `path` (sim_to_real.py and other_frames.py)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from course_lib.predict import predict_photo
+    from course_lib.viz import colorize_depth
+
+    cols = 3 * min(2, len(frames))                       # two frames side by side
+    nrows = (len(frames) + 1) // 2 if len(frames) > 1 else 1
+    fig, axes = plt.subplots(nrows, cols, figsize=(2.4 * cols, 1.9 * nrows), squeeze=False)
+    for k, (frame, r) in enumerate(zip(frames, rows)):
+        pred, _ = predict_photo(model, frame.rgb, frame.K)
+        vmax = float(np.percentile(frame.depth_m[frame.depth_m > 0], 99))
+        cells = axes[k // 2, 3 * (k % 2):3 * (k % 2) + 3]
+        for ax, image, label in zip(cells, (frame.rgb, colorize_depth(frame.depth_m, vmax=vmax),
+                                            colorize_depth(np.asarray(pred), vmax=vmax)),
+                                    (frame.name[:28], f"measured, median {np.median(frame.depth_m[frame.depth_m > 0]):.2f} m",
+                                     f"d1 {r['d1']:.2f}, shape {r['d1_median_scaled']:.2f}, gt/pred {r['median_ratio']:.2f}")):
+            ax.imshow(image)
+            ax.set_title(label, fontsize=7)
+    for ax in axes.flat:
+        ax.axis("off")
+    fig.suptitle(title + " (black: not measured; one colour scale per frame)", fontsize=9)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / fig.get_figheight()))    # room for the title
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=70)
+    plt.close(fig)
 
 
 def main(argv=None) -> int:

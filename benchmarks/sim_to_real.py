@@ -54,7 +54,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from real_frames import HEADER, load_frames, print_floor, print_rows, rooms_median_depth  # noqa: E402  (the table of benchmarks/real_frames.py)
+from real_frames import HEADER, draw_predictions, load_frames, print_floor, print_rows, rooms_median_depth  # noqa: E402  (the table of benchmarks/real_frames.py)
 
 
 def main(argv=None) -> int:
@@ -191,9 +191,7 @@ def measure(args, frames, seed, extra=()) -> dict:
     from course_lib.evaluate import EvalProtocol, evaluate, evaluate_frames
     from course_lib.losses import build_loss
     from course_lib.models import build_model
-    from course_lib.predict import predict_photo
     from course_lib.runs import cpu_recipe, train_or_load
-    from course_lib.viz import colorize_depth
 
     figures = {}
     recipe = cpu_recipe(**({"steps": args.steps} if args.steps else {}),
@@ -285,8 +283,8 @@ def measure(args, frames, seed, extra=()) -> dict:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     rooms = heldout_rooms(len(frames), (240, 320), photo_light=args.photo_light, surfaces=args.surfaces,
-                          clutter=args.clutter, long_views=args.long_views,
-                          doorways=args.doorways)                             # rooms like the training rooms
+                          clutter=args.clutter, long_views=args.long_views, doorways=args.doorways,
+                          close_views=args.close_views)                       # rooms like the training rooms
     fig, axes = plt.subplots(2, len(frames), figsize=(3.2 * len(frames), 5.2))
     for k, frame in enumerate(frames):
         axes[0, k].imshow(rooms.sample(k)["rgb"])
@@ -299,22 +297,7 @@ def measure(args, frames, seed, extra=()) -> dict:
     fig.savefig(out / f"{rooms_tag}_beside_real.png", dpi=90)
     plt.close(fig)
 
-    fig, axes = plt.subplots(len(frames), 3, figsize=(9.6, 2.5 * len(frames)))
-    for k, (frame, r) in enumerate(zip(frames, rows)):
-        pred, _ = predict_photo(model, frame.rgb, frame.K)
-        vmax = float(np.percentile(frame.depth_m[frame.depth_m > 0], 99))
-        axes[k, 0].imshow(frame.rgb)
-        axes[k, 1].imshow(colorize_depth(frame.depth_m, vmax=vmax))
-        axes[k, 2].imshow(colorize_depth(np.asarray(pred), vmax=vmax))
-        axes[k, 0].set_title(frame.name, fontsize=9)
-        axes[k, 1].set_title("Kinect depth (black: none)", fontsize=9)
-        axes[k, 2].set_title(f"predicted: d1 {r['d1']:.2f}, gt/pred {r['median_ratio']:.2f}", fontsize=9)
-    for ax in axes.flat:
-        ax.axis("off")
-    fig.suptitle(f"synthetic-only U-Net ({tag}), same colour scale per row", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(out / f"predictions_{tag}.png", dpi=90)
-    plt.close(fig)
+    draw_predictions(model, frames, rows, out / f"predictions_{tag}.png", f"synthetic-only U-Net ({tag})")
     print(f"pictures: {out / f'{rooms_tag}_beside_real.png'}, {out / f'predictions_{tag}.png'}")
     return figures
 

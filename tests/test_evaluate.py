@@ -210,7 +210,7 @@ def test_median_depth_map_is_the_per_pixel_median_at_the_data_camera():
     images = torch.zeros(2, 3, 12, 16)
     assert torch.equal(prior(images), prior.depth.expand(2, 1, 12, 16))      # blind to the image
     # a photo whose depth is that very map, at the data's camera: scored perfect
-    K = rooms[0]["K"].numpy() if hasattr(rooms[0]["K"], "numpy") else rooms[0]["K"]
+    K = rooms[0]["K"].numpy()
     frame = RealFrame("the_average_room", np.zeros((12, 16, 3), np.uint8), np.median(stack, axis=0), K)
     (row,) = evaluate_frames(prior, [frame], crop=None)
     assert row["d1"] == 1.0 and row["median_ratio"] == pytest.approx(1.0) and row["run_size"] == (12, 16)
