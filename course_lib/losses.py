@@ -158,10 +158,12 @@ def log_rmse_loss(pred, target, valid=None):
 def hu_depth_loss(pred, target, valid=None, alpha: float = 0.5):
     """Depth term of Hu et al. 2019 ("Revisiting single image depth estimation", WACV).
 
-    L = mean(ln(|e| + alpha)), e = pred - gt, alpha = 0.5. Its minimum is ln 0.5 = -0.693 at a
-    perfect prediction, not 0: the constant does not matter for the gradient. (Lesson 05.)
+    L = mean(ln(|e| + alpha) - ln(alpha)), e = pred - gt, alpha = 0.5. The paper's form has no "- ln(alpha)"
+    and a minimum of ln 0.5 = -0.693; subtracting the constant changes no gradient and makes a perfect
+    prediction score 0, as every other loss here does (a training curve can then be drawn on a log scale).
+    (Lesson 05.)
     """
-    return masked_mean(torch.log((pred - target).abs() + alpha), valid)
+    return masked_mean(torch.log((pred - target).abs() + alpha) - math.log(alpha), valid)
 
 
 _SOBEL_X = torch.tensor([[1.0, 0.0, -1.0], [2.0, 0.0, -2.0], [1.0, 0.0, -1.0]])  # Hu et al.'s kernel
@@ -187,14 +189,15 @@ def sobel_gradients(depth: torch.Tensor, valid: torch.Tensor | None = None):
 def gradient_loss(pred, target, valid=None, alpha: float = 0.5, kind: str = "hu"):
     """Loss on Sobel depth gradients of the error e = pred - gt (gradients valid only on fully valid 3x3 patches).
 
-    kind="hu" (Hu et al. 2019, WACV): L = mean(ln(|de/dx| + alpha) + ln(|de/dy| + alpha)), alpha = 0.5;
-    minimum 2 ln 0.5 = -1.386 at a perfect prediction.
+    kind="hu" (Hu et al. 2019, WACV): L = mean(ln(|de/dx| + alpha) + ln(|de/dy| + alpha) - 2 ln(alpha)),
+    alpha = 0.5; the paper's form without "- 2 ln(alpha)" (the same gradients), so that a perfect
+    prediction scores 0.
     kind="l1": L = mean(|de/dx| + |de/dy|), an L1 on gradient differences (DenseDepth, Alhashim &
     Wonka 2018, use this form with plain finite differences); minimum 0. (Lessons 05, 09.)
     """
     dx, dy, ok = sobel_gradients(pred - target, valid)
     if kind == "hu":
-        return masked_mean(torch.log(dx.abs() + alpha) + torch.log(dy.abs() + alpha), ok)
+        return masked_mean(torch.log(dx.abs() + alpha) + torch.log(dy.abs() + alpha) - 2 * math.log(alpha), ok)
     if kind == "l1":
         return masked_mean(dx.abs() + dy.abs(), ok)
     raise ValueError(f"unknown gradient loss kind {kind!r}; use 'hu' or 'l1'")

@@ -11,7 +11,6 @@ from course_lib.errors import PretrainedWeightsUnavailable
 POINTWISE = ["l1", "mse", "berhu", "silog", "silog_bts", "log_rmse", "hu_depth"]
 SOBEL = ["grad", "grad_l1", "normal"]
 ALL = POINTWISE + SOBEL + ["ssim"]
-MINIMUM = {"hu_depth": math.log(0.5), "grad": 2 * math.log(0.5)}   # 0 for the others
 
 
 def make_pair(seed=0, shape=(2, 1, 12, 14), holes=0.2):
@@ -53,7 +52,7 @@ def ref_pointwise(name, pred, target):
     if name == "log_rmse":
         return np.sqrt(np.mean(d ** 2))
     if name == "hu_depth":
-        return np.mean(np.log(np.abs(e) + 0.5))
+        return np.mean(np.log(np.abs(e) + 0.5) - np.log(0.5))
     raise KeyError(name)
 
 
@@ -88,7 +87,7 @@ def ref_sobel_loss(name, pred, target):
             dx, dy = ref_sobel(p - t)
             for i, j in zip(*np.where(support)):
                 if name == "grad":
-                    values.append(np.log(abs(dx[i, j]) + 0.5) + np.log(abs(dy[i, j]) + 0.5))
+                    values.append(np.log(abs(dx[i, j]) + 0.5) + np.log(abs(dy[i, j]) + 0.5) - 2 * np.log(0.5))
                 else:
                     values.append(abs(dx[i, j]) + abs(dy[i, j]))
     return np.mean(values)
@@ -132,7 +131,28 @@ def test_explicit_mask_excludes_more_pixels():
 def test_minimum_at_perfect_prediction(name):
     _, target = make_pair(5, holes=0.0)
     value = float(L.make_loss(name)(target.clone(), target))
-    assert value == pytest.approx(MINIMUM.get(name, 0.0), abs=1e-4)
+    assert value == pytest.approx(0.0, abs=1e-4)       # Hu's log terms too: their constant is subtracted
+
+
+def test_hu_terms_have_the_papers_gradients():
+    """Hu et al.'s log terms, written without the constant that makes them 0 at a perfect prediction, give
+    exactly the same gradient: the subtracted ln(alpha) moves the value only."""
+    pred, target = make_pair(9, holes=0.0)
+
+    def papers_gradient_term(p, t):
+        dx, dy, _ = L.sobel_gradients(p - t)
+        return (torch.log(dx.abs() + 0.5) + torch.log(dy.abs() + 0.5)).mean()
+
+    papers = {"hu_depth": lambda p, t: torch.log((p - t).abs() + 0.5).mean(), "grad": papers_gradient_term}
+    for name, paper in papers.items():
+        grads = []
+        for fn in (L.make_loss(name), paper):
+            p = pred.clone().requires_grad_(True)
+            fn(p, target).backward()
+            grads.append(p.grad)
+        assert torch.allclose(grads[0], grads[1], rtol=1e-6, atol=1e-12), name
+        constant = (1 if name == "hu_depth" else 2) * math.log(0.5)
+        assert float(L.make_loss(name)(pred, target)) == pytest.approx(float(paper(pred, target)) - constant, rel=1e-6)
 
 
 @pytest.mark.parametrize("name", ALL + ["perceptual"])
