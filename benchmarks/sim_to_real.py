@@ -18,7 +18,7 @@
     COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py --extra-frames FRAMES  # + other sensors
 
 The recipe is `course_lib.runs.cpu_recipe()` (printed first; about 7 minutes on 2 CPU cores): a
-16-channel U-Net at 96x128, 1000 synthetic rooms, log-RMSE, 1200 steps of batch 8 (`--encoder`,
+16-channel U-Net at 96x128, 1000 synthetic rooms, log-RMSE + 0.5 x gradient loss, 1200 steps of batch 8 (`--encoder`,
 `--base-channels`, `--steps` change the network and the budget, `--loss` the loss, nothing else). The
 trained model lands in runs/sim_to_real_<tag>/ and is loaded on a re-run of the same recipe. It prints
 the floors a model must beat on the real frames, both blind to the photo (one constant depth everywhere,
@@ -189,17 +189,14 @@ def measure(args, frames, seed, extra=()) -> dict:
     from course_lib.data.cached import CachedSamples
     from course_lib.data.synthetic import CLOSE_VIEWS, CLUTTER, DOORWAYS, LONG_VIEWS, PHOTO_LIGHT, PHOTO_SURFACES
     from course_lib.evaluate import EvalProtocol, evaluate, evaluate_frames
-    from course_lib.losses import build_loss
     from course_lib.models import build_model
     from course_lib.runs import cpu_recipe, train_or_load
 
     figures = {}
-    recipe = cpu_recipe(**({"steps": args.steps} if args.steps else {}),
+    recipe = cpu_recipe(args.loss, **({"steps": args.steps} if args.steps else {}),
                         **({"seed": seed} if seed is not None else {}), progress=False)
     if args.train_rooms:
         recipe = dataclasses.replace(recipe, train_rooms=args.train_rooms)
-    if args.loss:
-        recipe = dataclasses.replace(recipe, loss=build_loss(args.loss), loss_spec=args.loss)
     size = recipe.image_size
     rooms_tag = "".join(f"_{name}{value:g}" for name, value, default in (
         ("light", args.photo_light, PHOTO_LIGHT), ("surfaces", args.surfaces, PHOTO_SURFACES),
