@@ -18,8 +18,9 @@
     COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py --extra-frames FRAMES  # + other sensors
 
 The recipe is `course_lib.runs.cpu_recipe()` (printed first; about 7 minutes on 2 CPU cores): a
-16-channel U-Net at 96x128, 1000 synthetic rooms, log-RMSE + 0.5 x gradient loss, 1200 steps of batch 8 (`--encoder`,
-`--base-channels`, `--steps` change the network and the budget, `--loss` the loss, nothing else). The
+16-channel U-Net at 96x128, 1000 synthetic rooms, log-RMSE + 0.5 x the gradient loss, 1200 steps of
+batch 8 (`--encoder`, `--base-channels`, `--steps` change the network and the budget, `--loss` the loss
+(`--loss log_rmse`: the recipe before the gradient term), nothing else). The
 trained model lands in runs/sim_to_real_<tag>/ and is loaded on a re-run of the same recipe. It prints
 the floors a model must beat on the real frames, both blind to the photo (one constant depth everywhere,
 the median depth of 48 training rooms, whose median-scaled delta1 is a flat wall's; and the average
@@ -193,7 +194,7 @@ def measure(args, frames, seed, extra=()) -> dict:
     from course_lib.runs import cpu_recipe, train_or_load
 
     figures = {}
-    recipe = cpu_recipe(args.loss, **({"steps": args.steps} if args.steps else {}),
+    recipe = cpu_recipe(loss_spec=args.loss, **({"steps": args.steps} if args.steps else {}),
                         **({"seed": seed} if seed is not None else {}), progress=False)
     if args.train_rooms:
         recipe = dataclasses.replace(recipe, train_rooms=args.train_rooms)
