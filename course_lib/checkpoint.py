@@ -14,6 +14,8 @@ A checkpoint is a `torch.save`d dict of plain containers and tensors (so that
     "history"       (optional) the logged curves so far
     "camera"        {"image_size": [H, W], "K": 3x3 pixels} the data was seen with (course_lib.camera)
     "total_steps"   the length the learning-rate schedule was planned for
+    "trained_on"    {"description": str, "synthetic": bool or None}: what it learnt from
+                    (course_lib.data.datasets.training_data_record)
 
 Introduced in lesson 03 (save and reload a trained U-Net); resume in lesson 11.
 """
@@ -169,8 +171,9 @@ def load_model(checkpoint_path: str | os.PathLike, device="cpu", weights: str = 
 
     weights: "best" = the EMA weights when the run kept them (what validation measured), else the
     trained weights; "model" or "ema" to choose. The model gets `model.camera`, the TrainingCamera it
-    was trained with, and `model.camera_note` (None, or a sentence when an older checkpoint records
-    none and NYU's camera at 240x320 is assumed). Introduced in lesson 03.
+    was trained with, `model.camera_note` (None, or a sentence when an older checkpoint records
+    none and NYU's camera at 240x320 is assumed) and `model.trained_on`, what it learnt from (None
+    when the checkpoint does not say). Introduced in lesson 03.
     """
     from .camera import checkpoint_camera
     from .models import build_model
@@ -187,4 +190,6 @@ def load_model(checkpoint_path: str | os.PathLike, device="cpu", weights: str = 
     load_weights(model, checkpoint[key], config, source=str(checkpoint_path))
     # the camera it learnt metric depth for (course_lib.camera): predict and evaluate run at its focal length
     model.camera, model.camera_note = checkpoint_camera(checkpoint, f"checkpoint {checkpoint_path}")
+    trained_on = checkpoint.get("trained_on")
+    model.trained_on = trained_on if isinstance(trained_on, dict) else None
     return model.to(device).eval()

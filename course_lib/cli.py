@@ -224,7 +224,7 @@ def cmd_predict(args) -> int:
 
     from .checkpoint import load_model
     from .environment import pick_device
-    from .predict import expand_inputs, predict_file
+    from .predict import expand_inputs, predict_file, trained_on_note
 
     if Path(args.out).exists() and not Path(args.out).is_dir():
         raise CourseError(f"--out {args.out} is a file; give a folder for the depth maps.")
@@ -234,6 +234,8 @@ def cmd_predict(args) -> int:
         raise CourseError(f"--max-size {args.max_size} is too small; use at least 8 pixels (e.g. 640).")
     model = load_model(args.checkpoint, device=_as_user_error(pick_device, args.device))
     _say_camera(model, args.native_size)
+    if trained_on_note(model):
+        print(trained_on_note(model))
     files = expand_inputs(args.inputs)
     if not files:
         raise CourseError("no image files found in " + ", ".join(args.inputs) + "; give photos or folders of photos.")

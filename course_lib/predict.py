@@ -86,6 +86,22 @@ def predict_photo(model: torch.nn.Module, rgb: np.ndarray, K=None, native_size: 
     return depth_m[0, 0].float().cpu().numpy(), run_hw
 
 
+def trained_on_note(model: torch.nn.Module) -> str | None:
+    """One sentence for a model that learnt from the synthetic rooms alone and is given photos; else None.
+
+    Such a model draws a photo's layout roughly (floor, walls, the larger furniture) but its metric scale
+    on real photos is not read from the photo: on 20 frames of NYU's official test split the recipe's
+    models score delta1 0.32 where one constant depth scores 0.29 (benchmarks/RESULTS.md). `model.trained_on` is set
+    by `load_model` from the checkpoint (course_lib.data.datasets.training_data_record).
+    """
+    record = getattr(model, "trained_on", None)
+    if not isinstance(record, dict) or record.get("synthetic") is not True:
+        return None
+    return ("this model learnt from synthetic rooms only: on real photos its layout is rough and its metric "
+            "scale is not to be trusted (README: 'Synthetic rooms on real photos'); for metric depth on photos, "
+            "train on a depth pack of real frames.")
+
+
 def predict_depth(model: torch.nn.Module, rgb: np.ndarray, K=None, native_size: bool = False) -> np.ndarray:
     """(H, W, 3) uint8 RGB -> (H, W) float32 depth in metres at the photo's size (see `predict_photo`)."""
     return predict_photo(model, rgb, K, native_size)[0]

@@ -32,6 +32,7 @@ from .checkpoint import (clean_state_dict, load_checkpoint, load_model, load_wei
 from .distributed import (DistInfo, SeededItems, ShardedSampler, all_gather_object, barrier, broadcast_object,
                           cleanup_distributed, setup_distributed)
 from .camera import camera_from_data
+from .data.datasets import training_data_record
 from .environment import seed_everything
 from .errors import CourseError
 
@@ -373,6 +374,7 @@ class TrainRun:
     ddp: torch.nn.parallel.DistributedDataParallel | None = None
     progress: object = None              # tqdm bar (rank 0)
     writer: object = None                # TensorBoard SummaryWriter (rank 0)
+    trained_on: dict | None = None       # course_lib.data.training_data_record(train_data): saved in checkpoints
 
     @property
     def device(self) -> torch.device:
@@ -419,6 +421,7 @@ def setup_run(model: torch.nn.Module, train_data, val_data, loss, config: TrainC
     ema = EMA(raw_model, config.ema) if config.ema else None
     # the camera the model learns metric depth for: recorded in every checkpoint (course_lib.camera)
     camera = camera_from_data(val_data if val_data is not None else train_data)
+    trained_on = training_data_record(train_data)      # synthetic rooms only? `predict` says so on photos
     train_loader, sampler = make_train_loader(train_data, config, info)
     val_loader = make_val_loader(val_data, config, info)
     total_steps = plan_total_steps(config, len(train_loader))
@@ -428,7 +431,7 @@ def setup_run(model: torch.nn.Module, train_data, val_data, loss, config: TrainC
                    train_loader=train_loader, sampler=sampler, val_loader=val_loader, total_steps=total_steps,
                    batches_per_epoch=len(train_loader), accum=max(int(config.grad_accum_steps), 1),
                    stride=stride, camera=camera, out_dir=Path(config.out_dir) if config.out_dir else None,
-                   ema=ema, callbacks=tuple(callbacks))
+                   ema=ema, callbacks=tuple(callbacks), trained_on=trained_on)
     best_metric = config.best_metric if not config.early_stopping else "val_" + config.early_stopping.removeprefix("val_")
     state = TrainState(config=config, model=raw_model, total_steps=total_steps, is_main=info.is_main, ema=ema,
                        best={"metric": best_metric, "value": None, "step": None, "bad_validations": 0})
@@ -644,7 +647,7 @@ def checkpoint_dict(run: TrainRun, state: TrainState) -> dict:
             "total_steps": run.total_steps,
             "batch_in_epoch": state.batch_in_epoch, "rng": rng_state(), "config": asdict(config),
             "metrics": state.metrics, "best": state.best, "history": state.history,
-            "camera": run.camera.to_dict() if run.camera is not None else None}
+            "camera": run.camera.to_dict() if run.camera is not None else None, "trained_on": run.trained_on}
     if info.is_distributed:  # every process's generators, so dropout resumes identically on each
         ckpt["rng_by_rank"] = all_gather_object(ckpt["rng"], info)
     if run.ema is not None:

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
+from course_lib.data.datasets import SYNTHETIC_PACK_SOURCE
 from course_lib.data.pack import PackWriter
 from course_lib.errors import DataFormatError
 
@@ -25,7 +26,7 @@ def convert_synthetic(count: int, size: tuple[int, int], out, seed: int = 0, spl
     h, w = (int(v) for v in size)
     first = render_room(seed, height=h, width=w, raw_depth=True)
     K = np.asarray(first["K"], np.float32)
-    attrs = {"source": f"course_lib synthetic rooms, seeds {seed}..{seed + count - 1}",
+    attrs = {"source": f"{SYNTHETIC_PACK_SOURCE}, seeds {seed}..{seed + count - 1}",
              "split_origin": f"render_room(seed) for seed in range({seed}, {seed + count})", "intrinsics": K,
              "first_seed": seed}
     with PackWriter(out, overwrite=overwrite, attrs=attrs) as writer:

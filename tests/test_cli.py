@@ -128,6 +128,24 @@ def test_predict_writes_every_photo_and_reports_the_corrupt_one(run_dir, tmp_pat
                  "--device", "cpu"]) == 0
 
 
+def test_predict_says_when_the_model_never_saw_a_photo(run_dir, tmp_path, capsys):
+    """A model trained on the synthetic rooms alone: its checkpoint says so, and predict says what that means."""
+    ckpt = load_checkpoint(run_dir / "last.pt")
+    assert ckpt["trained_on"]["synthetic"] is True and "SyntheticRooms(" in ckpt["trained_on"]["description"]
+    photo = tmp_path / "room.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8)).save(photo)
+    assert main(["predict", "--checkpoint", str(run_dir / "last.pt"), str(photo), "--out", str(tmp_path / "a"),
+                 "--device", "cpu"]) == 0
+    assert "synthetic rooms only" in capsys.readouterr().out
+
+    for record in ({"description": "PackDataset('nyu.h5', split='train')", "synthetic": False}, None):
+        ckpt["trained_on"] = record                               # trained on photos; an older checkpoint
+        torch.save(ckpt, tmp_path / "other.pt")
+        assert main(["predict", "--checkpoint", str(tmp_path / "other.pt"), str(photo), "--out",
+                     str(tmp_path / "b"), "--device", "cpu"]) == 0
+        assert "synthetic rooms only" not in capsys.readouterr().out
+
+
 def test_predict_on_real_nyu_photos(run_dir, tmp_path):
     root = os.environ.get("COURSE_REALDATA")
     if not root or not (Path(root) / "nyu_test_photos").is_dir():

@@ -370,3 +370,33 @@ def test_frame_folders_are_read_in_metres_with_their_camera(tmp_path):
     Image.fromarray(depth_mm[:5]).save(frame / "depth.png")
     with pytest.raises(CourseError, match="registered to the photo"):
         real_frames_in(tmp_path)
+
+
+def test_training_data_record_tells_synthetic_rooms_from_photos(pack_path, tmp_path):
+    from torch.utils.data import ConcatDataset, DataLoader, Subset
+
+    from course_lib.data.cached import CachedSamples
+    from data_prep.synthetic import convert_synthetic
+
+    rooms = D.SyntheticRooms(4, size=(24, 32))
+    for wrapped in (rooms, CachedSamples(rooms), Subset(rooms, [0, 1]), DataLoader(rooms, batch_size=2)):
+        record = D.training_data_record(wrapped)
+        assert record["synthetic"] is True and record["description"].startswith("SyntheticRooms(length=4")
+
+    synthetic_pack = convert_synthetic(2, (24, 32), tmp_path / "rooms.h5", show_progress=False)
+    record = D.training_data_record(D.PackDataset(synthetic_pack, "train"))
+    assert record["synthetic"] is True and "course_lib synthetic rooms, seeds 0..1" in record["description"]
+
+    photos = D.PackDataset(pack_path, "train")                   # a pack of anything else counts as photos
+    assert D.training_data_record(photos)["synthetic"] is False
+    mixed = D.training_data_record(ConcatDataset([rooms, photos]))
+    assert mixed["synthetic"] is False and " + " in mixed["description"]
+
+    class Frames(torch.utils.data.Dataset):                       # a kind it cannot tell
+        def __len__(self):
+            return 1
+
+    assert D.training_data_record(Frames())["synthetic"] is None
+    assert D.training_data_record(ConcatDataset([rooms, Frames()]))["synthetic"] is None
+    long = D.training_data_record(ConcatDataset([rooms] * 20))["description"]
+    assert len(long) == 400 and long.endswith("...")

@@ -313,6 +313,54 @@ def make_dataset(data: str | os.PathLike = "synthetic", split: str = "train", si
     return ds
 
 
+SYNTHETIC_PACK_SOURCE = "course_lib synthetic rooms"     # how data_prep's synthetic packs begin their source
+
+
+def _leaf_datasets(data) -> list:
+    """The datasets whose frames `data` serves: through DataLoaders, Subsets, ConcatDatasets and wrappers
+    that keep their dataset as `.dataset` (CachedSamples, SeededItems)."""
+    from torch.utils.data import ConcatDataset
+
+    if isinstance(data, DataLoader):
+        return _leaf_datasets(data.dataset)
+    if isinstance(data, ConcatDataset):
+        return [leaf for part in data.datasets for leaf in _leaf_datasets(part)]
+    inner = getattr(data, "dataset", None)
+    if inner is not None and inner is not data:
+        return _leaf_datasets(inner)
+    return [data]
+
+
+def training_data_record(data) -> dict:
+    """What a model learnt from, as a checkpoint records it: {"description": str, "synthetic": bool | None}.
+
+    "synthetic" is True when every frame comes from the synthetic rooms (`SyntheticRooms`, or a pack
+    `python -m data_prep synthetic` wrote), False when some frame comes from any other pack or folder of
+    photos, None when the datasets are of a kind this cannot tell. `python -m course_lib predict` says so
+    when a model that never saw a photo is given photos: its metric scale on them is not to be trusted
+    (README, "Synthetic rooms on real photos").
+    """
+    from .pack import open_pack
+
+    kinds, names = [], []
+    for leaf in _leaf_datasets(data):
+        names.append(repr(leaf))
+        if isinstance(leaf, SyntheticRooms):
+            kinds.append(True)
+        elif isinstance(leaf, PackDataset):
+            source = str(open_pack(leaf.path).attrs.get("source", ""))
+            kinds.append(source.startswith(SYNTHETIC_PACK_SOURCE))
+            names[-1] += f" (source {source!r})"
+        elif isinstance(leaf, FolderPairs):
+            kinds.append(False)
+        else:
+            kinds.append(None)
+    synthetic = False if False in kinds else (None if None in kinds else True)
+    description = " + ".join(names)
+    return {"description": description if len(description) <= 400 else description[:397] + "...",
+            "synthetic": synthetic}
+
+
 def pack_val_count(n_train: int) -> int:
     """How many training frames stand in for a missing 'val' split: 5 %, at least 1, at most 64."""
     return max(1, min(64, n_train // 20))
