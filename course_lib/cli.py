@@ -201,7 +201,8 @@ def cmd_evaluate(args) -> int:
         tmp = target.with_name(f".{target.name}.tmp")
         tmp.write_text(json.dumps({"checkpoint": str(args.checkpoint), "data": str(args.data), "split": args.split,
                                    "image_size": list(size), "native_size": bool(args.native_size),
-                                   "camera": model.camera.to_dict(), **result.to_dict()}, indent=2))
+                                   "camera": model.camera.to_dict(), "trained_on": model.trained_on,
+                                   **result.to_dict()}, indent=2))
         tmp.replace(target)
         print(f"wrote {target}")
     return 0

@@ -60,7 +60,8 @@ def export_onnx(model: torch.nn.Module, path: str | os.PathLike, sample_size: tu
     check_sizes [(H, W), ...], every exporter's file must match PyTorch within `rtol` at those sizes
     before it is accepted. The file is written under a temporary name and renamed, so a failed
     export leaves nothing behind. The metadata records the camera the model expects
-    (`course_lib.camera`: image size and K; default `model.camera`): resize inputs to its focal length.
+    (`course_lib.camera`: image size and K; default `model.camera`): resize inputs to its focal length;
+    and, for a model `load_model` read, what it learnt from (`course_lib.trained_on`, `model.trained_on`).
     """
     import onnx
 
@@ -84,6 +85,9 @@ def export_onnx(model: torch.nn.Module, path: str | os.PathLike, sample_size: tu
             cam = camera if camera is not None else getattr(model, "camera", None)
             meta = {"course_lib.exporter": name, "course_lib.output": "depth in metres at the input size",
                     "course_lib.model_config": json.dumps(config, default=str) if config is not None else ""}
+            trained_on = getattr(model, "trained_on", None)      # what it learnt from (load_model sets it)
+            if isinstance(trained_on, dict):
+                meta["course_lib.trained_on"] = json.dumps(trained_on)
             if cam is not None:
                 meta["course_lib.camera"] = json.dumps(cam.to_dict())
                 meta["course_lib.input"] = (f"ImageNet-normalised RGB resized so that fx = {cam.fx_px:.2f} px "

@@ -167,12 +167,16 @@ def test_cli_evaluate_at_the_training_focal_length_and_native(trained, tmp_path,
     assert "model and metrics at 96x128" in capsys.readouterr().out
 
 
-def test_export_records_the_camera(trained, tmp_path):
+def test_export_records_the_camera_and_the_training_data(trained, tmp_path):
     pytest.importorskip("onnxruntime")
     from course_lib.export import onnx_camera
 
     assert main(["export", "--checkpoint", str(trained), "--onnx", str(tmp_path / "m.onnx")]) == 0
     assert onnx_camera(tmp_path / "m.onnx") == nyu_camera(TRAIN_SIZE)
+    # and what the model learnt from, as the checkpoint records it
+    meta = {p.key: p.value for p in __import__("onnx").load(str(tmp_path / "m.onnx")).metadata_props}
+    assert json.loads(meta["course_lib.trained_on"]) == load_model(trained).trained_on
+    assert load_model(trained).trained_on["synthetic"] is True
 
 
 @pytest.mark.skipif(not __import__("os").environ.get("COURSE_REALDATA"), reason="COURSE_REALDATA is not set")

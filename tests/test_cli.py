@@ -76,6 +76,7 @@ def test_evaluate_prints_the_protocol_and_writes_json(run_dir, tmp_path, capsys)
     assert "abs_rel" in printed and "no crop" in printed and "filled GT" in printed
     saved = json.loads(out_json.read_text())
     assert saved["num_images"] == 4 and 0 < saved["summary"]["abs_rel"] < 10
+    assert saved["trained_on"]["synthetic"] is True                 # what the model learnt from
 
 
 def test_unusable_checkpoints_and_arguments_give_one_line(tmp_path, capsys):
