@@ -15,7 +15,7 @@ A checkpoint is a `torch.save`d dict of plain containers and tensors (so that
     "camera"        {"image_size": [H, W], "K": 3x3 pixels} the data was seen with (course_lib.camera)
     "total_steps"   the length the learning-rate schedule was planned for
     "trained_on"    {"description": str, "synthetic": bool or None}: what it learnt from
-                    (course_lib.data.datasets.training_data_record)
+                    (course_lib.data.training_data_record)
 
 Introduced in lesson 03 (save and reload a trained U-Net); resume in lesson 11.
 """

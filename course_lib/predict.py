@@ -89,10 +89,10 @@ def predict_photo(model: torch.nn.Module, rgb: np.ndarray, K=None, native_size: 
 def trained_on_note(model: torch.nn.Module) -> str | None:
     """One sentence for a model that learnt from the synthetic rooms alone and is given photos; else None.
 
-    Such a model draws a photo's layout roughly (floor, walls, the larger furniture) but its metric scale
-    on real photos is not read from the photo: on 20 frames of NYU's official test split the recipe's
-    models score delta1 0.32 where one constant depth scores 0.29 (benchmarks/RESULTS.md). `model.trained_on` is set
-    by `load_model` from the checkpoint (course_lib.data.datasets.training_data_record).
+    On real photos such a model's maps are only a little better shaped than a flat wall, and their metric
+    scale is not read from the photo: on 20 frames of NYU's official test split the recipe's models score
+    delta1 0.32 where one constant depth scores 0.29 (benchmarks/RESULTS.md). `model.trained_on` is set
+    by `load_model` from the checkpoint (`course_lib.data.training_data_record`).
     """
     record = getattr(model, "trained_on", None)
     if not isinstance(record, dict) or record.get("synthetic") is not True:

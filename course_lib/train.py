@@ -32,7 +32,7 @@ from .checkpoint import (clean_state_dict, load_checkpoint, load_model, load_wei
 from .distributed import (DistInfo, SeededItems, ShardedSampler, all_gather_object, barrier, broadcast_object,
                           cleanup_distributed, setup_distributed)
 from .camera import camera_from_data
-from .data.datasets import training_data_record
+from .data import training_data_record
 from .environment import seed_everything
 from .errors import CourseError
 

@@ -10,7 +10,7 @@ transforms). Introduced in lessons 01 and 02.
 from .datasets import (
     HELDOUT_SEED_BASE, DepthDataset, FolderPairs, PackDataset, SyntheticRooms, default_num_workers,
     heldout_rooms, loader_throughput, make_dataset, make_loaders, read_depth_png, read_rgb,
-    seed_worker, set_epoch,
+    seed_worker, set_epoch, training_data_record,
 )
 from .transforms import (
     IMAGENET_MEAN, IMAGENET_STD, CameraEffects, CenterCrop, ChannelSwap, ColorJitter, Compose, RandomCrop,
@@ -33,7 +33,7 @@ def __getattr__(name):
 __all__ = [
     "HELDOUT_SEED_BASE", "DepthDataset", "FolderPairs", "PackDataset", "SyntheticRooms", "default_num_workers",
     "heldout_rooms", "loader_throughput", "make_dataset", "make_loaders", "read_depth_png", "read_rgb",
-    "seed_worker", "set_epoch",
+    "seed_worker", "set_epoch", "training_data_record",
     "IMAGENET_MEAN", "IMAGENET_STD", "CameraEffects", "CenterCrop", "ChannelSwap", "ColorJitter", "Compose",
     "RandomCrop",
     "RandomHorizontalFlip", "RandomScaleCrop", "Resize", "crop_sample", "denormalize_image", "eval_transforms",
