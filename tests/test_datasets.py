@@ -392,11 +392,14 @@ def test_training_data_record_tells_synthetic_rooms_from_photos(pack_path, tmp_p
     mixed = D.training_data_record(ConcatDataset([rooms, photos]))
     assert mixed["synthetic"] is False and " + " in mixed["description"]
 
-    class Frames(torch.utils.data.Dataset):                       # a kind it cannot tell
+    class Frames(torch.utils.data.Dataset):                       # a kind it cannot tell, and a broken repr
         def __len__(self):
             return 1
 
-    assert D.training_data_record(Frames())["synthetic"] is None
+        def __repr__(self):
+            raise RuntimeError("no repr")
+
+    assert D.training_data_record(Frames()) == {"description": "Frames", "synthetic": None}
     assert D.training_data_record(ConcatDataset([rooms, Frames()]))["synthetic"] is None
     long = D.training_data_record(ConcatDataset([rooms] * 20))["description"]
     assert len(long) == 400 and long.endswith("...")

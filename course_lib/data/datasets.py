@@ -344,7 +344,10 @@ def training_data_record(data) -> dict:
 
     kinds, names = [], []
     for leaf in _leaf_datasets(data):
-        names.append(repr(leaf))
+        try:
+            names.append(repr(leaf))
+        except Exception:                 # a dataset of the user's whose repr fails must not stop training
+            names.append(type(leaf).__name__)
         if isinstance(leaf, SyntheticRooms):
             kinds.append(True)
         elif isinstance(leaf, PackDataset):
