@@ -235,8 +235,9 @@ def cmd_predict(args) -> int:
         raise CourseError(f"--max-size {args.max_size} is too small; use at least 8 pixels (e.g. 640).")
     model = load_model(args.checkpoint, device=_as_user_error(pick_device, args.device))
     _say_camera(model, args.native_size)
-    if trained_on_note(model):
-        print(trained_on_note(model))
+    note = trained_on_note(model)                      # a model that never saw a photo says so
+    if note:
+        print(note)
     files = expand_inputs(args.inputs)
     if not files:
         raise CourseError("no image files found in " + ", ".join(args.inputs) + "; give photos or folders of photos.")

@@ -180,6 +180,7 @@ class PackDataset(DepthDataset):
             raise DataFormatError(f"the pack {self.path} has no split {split!r}; it has {', '.join(pack.splits)}.")
         # A PackSplit remembers the path and reopens the file in each process (it is fork-safe).
         self.frames = pack[split]
+        self.source = str(pack.attrs.get("source", ""))     # where the frames came from (training_data_record)
         self.has_raw = "raw_depth" in self.frames.fields
         if gt == "raw" and not self.has_raw:
             raise DataFormatError(f"the {split!r} split of {self.path} has no raw_depth; use gt='filled'.")
@@ -340,8 +341,6 @@ def training_data_record(data) -> dict:
     when a model that never saw a photo is given photos: its metric scale on them is not to be trusted
     (README, "Synthetic rooms on real photos").
     """
-    from .pack import open_pack
-
     kinds, names = [], []
     for leaf in _leaf_datasets(data):
         try:
@@ -351,9 +350,8 @@ def training_data_record(data) -> dict:
         if isinstance(leaf, SyntheticRooms):
             kinds.append(True)
         elif isinstance(leaf, PackDataset):
-            source = str(open_pack(leaf.path).attrs.get("source", ""))
-            kinds.append(source.startswith(SYNTHETIC_PACK_SOURCE))
-            names[-1] += f" (source {source!r})"
+            kinds.append(leaf.source.startswith(SYNTHETIC_PACK_SOURCE))
+            names[-1] += f" (source {leaf.source!r})"
         elif isinstance(leaf, FolderPairs):
             kinds.append(False)
         else:
