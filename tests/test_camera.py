@@ -179,12 +179,11 @@ def test_export_records_the_camera_and_the_training_data(trained, tmp_path):
     assert load_model(trained).trained_on["synthetic"] is True
 
 
-@pytest.mark.skipif(not __import__("os").environ.get("COURSE_REALDATA"), reason="COURSE_REALDATA is not set")
-def test_real_frames_run_at_the_training_focal_length(trained):
+def test_real_frames_run_at_the_training_focal_length(trained, realdata):
     from course_lib.data.realdata import real_nyu_frames
     from course_lib.evaluate import evaluate_frames
 
-    frames = real_nyu_frames()
+    frames = real_nyu_frames(realdata)
     assert [f.name for f in frames] == ["official_test_1339", "basement_00000", "basement_00050", "basement_00100"]
     assert all(f.depth_m.shape == (480, 640) and 0.3 < np.median(f.depth_m[f.depth_m > 0]) < 8 for f in frames)
     model = load_model(trained)

@@ -1,7 +1,5 @@
 """python -m course_lib train / evaluate / predict / export, end to end on tiny settings."""
 import json
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -147,11 +145,8 @@ def test_predict_says_when_the_model_never_saw_a_photo(run_dir, tmp_path, capsys
         assert "synthetic rooms only" not in capsys.readouterr().out
 
 
-def test_predict_on_real_nyu_photos(run_dir, tmp_path):
-    root = os.environ.get("COURSE_REALDATA")
-    if not root or not (Path(root) / "nyu_test_photos").is_dir():
-        pytest.skip("COURSE_REALDATA/nyu_test_photos not available")
-    photos = sorted((Path(root) / "nyu_test_photos").glob("*"))[:2]
+def test_predict_on_real_nyu_photos(run_dir, tmp_path, realdata):
+    photos = sorted((realdata / "nyu_test_photos").glob("*"))[:2]
     assert main(["predict", "--checkpoint", str(run_dir / "last.pt"), *map(str, photos), "--out", str(tmp_path),
                  "--max-size", "160", "--ply", "--device", "cpu"]) == 0
     for photo in photos:

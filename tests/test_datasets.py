@@ -222,14 +222,8 @@ def test_default_num_workers_leaves_a_core():
 # ----------------------------------------------------------------------------------------- real frames
 
 
-def test_folder_pairs_on_real_nyu_sync_frames():
-    import os
-    from pathlib import Path
-
-    root = os.environ.get("COURSE_REALDATA")
-    if not root or not (Path(root) / "nyu_sync_basement").is_dir():
-        pytest.skip("COURSE_REALDATA with nyu_sync_basement/ is not available")
-    folder = Path(root) / "nyu_sync_basement"
+def test_folder_pairs_on_real_nyu_sync_frames(realdata):
+    folder = realdata / "nyu_sync_basement"
     ds = D.FolderPairs(str(folder / "rgb_*.jpg"), str(folder / "sync_depth_*.png"), depth_scale=0.001)
     assert len(ds) == 3
     item = ds[0]

@@ -1,25 +1,21 @@
 """Metrics on a real NYU Depth V2 frame (official test frame 1339, raw Kinect depth with holes).
 
-Skipped unless COURSE_REALDATA names the folder of real samples.
+The folder comes from COURSE_REALDATA (the `realdata` fixture of conftest.py): skipped without it on a
+learner's machine, a failure in CI.
 """
 import math
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from course_lib.metrics import depth_metrics, eigen_crop_mask
 
-REALDATA = os.environ.get("COURSE_REALDATA")
-pytestmark = pytest.mark.skipif(not REALDATA, reason="COURSE_REALDATA is not set (real NYU samples)")
-
 
 @pytest.fixture(scope="module")
-def depth_m():
+def depth_m(realdata):
     from PIL import Image
 
-    path = Path(REALDATA) / "nyu_official_test_1339" / "depth.png"
+    path = realdata / "nyu_official_test_1339" / "depth.png"
     depth_mm = np.array(Image.open(path))
     assert depth_mm.dtype == np.uint16 and depth_mm.shape == (480, 640)
     return depth_mm.astype(np.float64) / 1000.0                     # millimetres -> metres, 0 = hole
