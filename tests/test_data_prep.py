@@ -405,9 +405,7 @@ def test_pack_exists_error_from_converter(tmp_path):
 
 
 def test_synthetic_pack_matches_render_room(tmp_path):
-    synthetic = pytest.importorskip("course_lib.data.synthetic")
-    if not hasattr(synthetic, "render_room"):
-        pytest.skip("course_lib.data.synthetic.render_room is not written yet")
+    from course_lib.data import synthetic
     from data_prep.synthetic import convert_synthetic
 
     split = open_pack(convert_synthetic(2, (48, 64), tmp_path / "syn.h5", seed=7, show_progress=False))["train"]
