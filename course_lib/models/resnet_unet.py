@@ -1,18 +1,21 @@
 """A U-Net decoder on a pretrained backbone: the transfer-learning model of the course.
 
-Introduced in lesson 06 (pretrained ResNet encoder).
+Introduced in lesson 06 (transfer learning). The name is historical: the encoder may be any of
+`encoders.list_encoders()` (ResNet, DenseNet, or EfficientNet-Lite0, the course's model for photos).
 
-    encoder (any of encoders.list_encoders()): features at strides 2, 4, 8, 16, 32
+    encoder: features at strides 2, 4, 8, 16, 32
     decoder: four UpConcatBlocks (bilinear x2, concatenate the skip, two conv3x3-BN-ReLU),
-             from stride 32 up to stride 2, with `decoder_channels` channels
+             from stride 32 up to stride 2, with `decoder_channels` channels (default: by encoder,
+             DECODER_CHANNELS; narrower for EfficientNet-Lite0, whose skips have 16-112 channels)
     DepthHead at stride 2
 
 output_stride = 2: the last skip feature (the stem's conv1) is at half resolution, and a fifth
 block to full resolution would have no skip to add detail, only cost (at 480x640 it would be the
 most expensive layer of the decoder). `predict` up-samples to the input size.
 
-`pretrained=False` by default so that building a model never downloads anything; lesson 06 passes
-`pretrained=True` (torch.hub cache or download) or a path to a saved torchvision state dict.
+`pretrained=False` by default so that building a model never downloads anything; `pretrained=True`
+loads ImageNet weights (EfficientNet-Lite0: from its pip package, offline; ResNet / DenseNet: the
+torch.hub cache or a download), and a path loads a saved state dict (encoders.build_encoder).
 """
 from __future__ import annotations
 
@@ -23,12 +26,17 @@ from .blocks import DepthHead, UpConcatBlock, crop_to_output_size, pad_to_multip
 from .encoders import build_encoder
 
 
+DECODER_CHANNELS = {"efficientnet_lite0": (128, 64, 48, 32)}   # others: (256, 128, 64, 32)
+
+
 class ResNetUNet(nn.Module):
-    """U-Net decoder on a torchvision encoder (ResNet-18/34/50/101 or DenseNet-121/161/169)."""
+    """U-Net decoder on an encoder (ResNet-18/34/50/101, DenseNet-121/161/169, EfficientNet-Lite0)."""
 
     def __init__(self, encoder: str = "resnet50", pretrained=False,
-                 decoder_channels: tuple[int, ...] = (256, 128, 64, 32)):
+                 decoder_channels: tuple[int, ...] | None = None):
         super().__init__()
+        if decoder_channels is None:
+            decoder_channels = DECODER_CHANNELS.get(encoder, (256, 128, 64, 32))
         decoder_channels = [int(c) for c in decoder_channels]
         if len(decoder_channels) != 4:
             raise ValueError(f"decoder_channels needs 4 entries (strides 16, 8, 4, 2), got {decoder_channels}")
