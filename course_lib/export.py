@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from .errors import CourseError
+from .models.encoders import encoder_weights
 
 
 class DepthAtInputSize(torch.nn.Module):
@@ -61,7 +62,8 @@ def export_onnx(model: torch.nn.Module, path: str | os.PathLike, sample_size: tu
     before it is accepted. The file is written under a temporary name and renamed, so a failed
     export leaves nothing behind. The metadata records the camera the model expects
     (`course_lib.camera`: image size and K; default `model.camera`): resize inputs to its focal length;
-    and, for a model `load_model` read, what it learnt from (`course_lib.trained_on`, `model.trained_on`).
+    and, for a model `load_model` read, what it learnt from (`course_lib.trained_on`, `model.trained_on`);
+    for a model with an encoder, where its weights started from (`course_lib.encoder_weights`).
     """
     import onnx
 
@@ -88,6 +90,9 @@ def export_onnx(model: torch.nn.Module, path: str | os.PathLike, sample_size: tu
             trained_on = getattr(model, "trained_on", None)      # what it learnt from (load_model sets it)
             if isinstance(trained_on, dict):
                 meta["course_lib.trained_on"] = json.dumps(trained_on)
+            weights_source = encoder_weights(model)             # where its encoder's weights started from
+            if weights_source is not None:
+                meta["course_lib.encoder_weights"] = weights_source
             if cam is not None:
                 meta["course_lib.camera"] = json.dumps(cam.to_dict())
                 meta["course_lib.input"] = (f"ImageNet-normalised RGB resized so that fx = {cam.fx_px:.2f} px "

