@@ -12,6 +12,8 @@
     COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py --doorways 0  # no openings (renderer 2)
     COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py --seeds 0 1 2  # the spread of three seeds
     COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py --encoder resnet18  # a ResNet-18 U-Net
+    COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py --encoder efficientnet_lite0 --pretrained
+                                                  # the U-Net on EfficientNet-Lite0 from ImageNet weights (pip, offline)
     COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py --base-channels 32  # a wider U-Net
     COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py --loss log_rmse=1,grad=1,normal=1
     COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py --render-size 240 320  # shrunk like photos
@@ -19,7 +21,8 @@
 
 The recipe is `course_lib.runs.cpu_recipe()` (printed first; about 7 minutes on 2 CPU cores): a
 16-channel U-Net at 96x128, 1000 synthetic rooms, log-RMSE + 0.5 x the gradient loss, 1200 steps of
-batch 8 (`--encoder`, `--base-channels`, `--steps` change the network and the budget, `--loss` the loss
+batch 8 (`--encoder`, `--pretrained`, `--base-channels`, `--steps`, `--image-size` change the network and
+the budget, `--loss` the loss
 (`--loss log_rmse`: the recipe before the gradient term), nothing else). The
 trained model lands in runs/sim_to_real_<tag>/ and is loaded on a re-run of the same recipe. It prints
 the floors a model must beat on the real frames, both blind to the photo (one constant depth everywhere,
@@ -100,8 +103,15 @@ def main(argv=None) -> int:
     parser.add_argument("--base-channels", type=int, default=None,
                         help="override the U-Net's width (default: the recipe's 16; 32 costs about 2.4x the time)")
     parser.add_argument("--encoder", default=None,
-                        help="train a U-Net on this torchvision encoder instead (`resnet_unet`, e.g. resnet18), "
-                             "from random initialisation (nothing is downloaded)")
+                        help="train a U-Net on this encoder instead (`resnet_unet`, e.g. resnet18 or "
+                             "efficientnet_lite0), from random initialisation unless --pretrained")
+    parser.add_argument("--pretrained", action="store_true",
+                        help="start the encoder from ImageNet weights (efficientnet_lite0: from its pip package, "
+                             "offline; torchvision encoders: from the torch cache)")
+    parser.add_argument("--encoder-lr-scale", type=float, default=None,
+                        help="the encoder's learning rate as a fraction of the decoder's (default: the recipe's, 0.1)")
+    parser.add_argument("--image-size", type=int, nargs=2, default=None, metavar=("H", "W"),
+                        help="train and evaluate at H x W instead of the recipe's 96x128 (the focal length scales with it)")
     parser.add_argument("--loss", default=None,
                         help="override the recipe's loss (a `build_loss` spec, e.g. log_rmse=1,grad=1,normal=1)")
     parser.add_argument("--train-rooms", type=int, default=None,
@@ -190,14 +200,19 @@ def measure(args, frames, seed, extra=()) -> dict:
     from course_lib.data.cached import CachedSamples
     from course_lib.data.synthetic import CLOSE_VIEWS, CLUTTER, DOORWAYS, LONG_VIEWS, PHOTO_LIGHT, PHOTO_SURFACES
     from course_lib.evaluate import EvalProtocol, evaluate, evaluate_frames
-    from course_lib.models import build_model
+    from course_lib.models import build_model, encoder_weights
     from course_lib.runs import cpu_recipe, train_or_load
 
     figures = {}
     recipe = cpu_recipe(loss_spec=args.loss, **({"steps": args.steps} if args.steps else {}),
                         **({"seed": seed} if seed is not None else {}), progress=False)
+    if args.encoder_lr_scale is not None:
+        recipe = dataclasses.replace(recipe, config=dataclasses.replace(recipe.config,
+                                                                        encoder_lr_scale=args.encoder_lr_scale))
     if args.train_rooms:
         recipe = dataclasses.replace(recipe, train_rooms=args.train_rooms)
+    if args.image_size:
+        recipe = dataclasses.replace(recipe, image_size=tuple(args.image_size))
     size = recipe.image_size
     rooms_tag = "".join(f"_{name}{value:g}" for name, value, default in (
         ("light", args.photo_light, PHOTO_LIGHT), ("surfaces", args.surfaces, PHOTO_SURFACES),
@@ -208,7 +223,10 @@ def measure(args, frames, seed, extra=()) -> dict:
         (f"_jitter{args.jitter:g}" if args.jitter is not None else "") + \
         (f"_textures{args.random_textures:g}" if args.random_textures else "") + rooms_tag + \
         (f"_from{args.render_size[0]}x{args.render_size[1]}" if args.render_size else "") + \
-        (f"_{args.encoder}" if args.encoder else "") + (f"_ch{args.base_channels}" if args.base_channels else "") + \
+        (f"_{args.encoder}" if args.encoder else "") + ("_imagenet" if args.pretrained else "") + \
+        (f"_enclr{args.encoder_lr_scale:g}" if args.encoder_lr_scale is not None else "") + \
+        (f"_{args.image_size[0]}x{args.image_size[1]}" if args.image_size else "") + \
+        (f"_ch{args.base_channels}" if args.base_channels else "") + \
         (f"_{args.steps}steps" if args.steps else "") + (f"_{args.train_rooms}rooms" if args.train_rooms else "") + \
         (f"_loss_{re.sub('[^a-z0-9.]+', '-', args.loss.lower())}" if args.loss else "") + \
         (f"_seed{seed}" if seed else "")                                 # seed 0 is the recipe's own
@@ -216,6 +234,8 @@ def measure(args, frames, seed, extra=()) -> dict:
     augmentation = train_transforms(size, scale=(1.0, args.zoom), camera_effects=args.camera_effects,
                                     **({"jitter": args.jitter} if args.jitter is not None else {}))
     replaced = " (its network replaced: see `network:` below)" if args.encoder or args.base_channels else ""
+    if args.pretrained and not args.encoder:
+        raise SystemExit("--pretrained needs --encoder (the plain U-Net has no pretrained weights)")
     print(f"recipe: {recipe}{replaced}; training augmentation {augmentation}")
 
     train = SyntheticRooms(recipe.train_rooms, size, transform=augmentation,
@@ -225,13 +245,14 @@ def measure(args, frames, seed, extra=()) -> dict:
     train = CachedSamples(shrunk_rooms(train, args.render_size) if args.render_size else train)
     val = CachedSamples(make_dataset("synthetic", "val", size, length=32))
     if args.encoder:
-        network = lambda: build_model("resnet_unet", encoder=args.encoder, pretrained=False)  # noqa: E731
+        network = lambda: build_model("resnet_unet", encoder=args.encoder, pretrained=args.pretrained)  # noqa: E731
     else:
         network = lambda: build_model("unet", base_channels=args.base_channels or recipe.base_channels)  # noqa: E731
     run = train_or_load(f"sim_to_real_{tag}", network, train, val, recipe.loss, recipe.config)
     model = run.model
     print(f"{'trained' if run.trained else 'loaded'}: {run.out_dir} ({run.seconds:.0f} s of training)")
-    print(f"network: {model.config}, {sum(p.numel() for p in model.parameters()) / 1e6:.1f} M parameters")
+    print(f"network: {model.config}, {sum(p.numel() for p in model.parameters()) / 1e6:.1f} M parameters; "
+          f"encoder weights from {encoder_weights(model)}")
 
     for name, light, rooms in (
             ("default", f"the default: photo_light={PHOTO_LIGHT:g}, surfaces={PHOTO_SURFACES:g}, "

@@ -87,19 +87,27 @@ def predict_photo(model: torch.nn.Module, rgb: np.ndarray, K=None, native_size: 
 
 
 def trained_on_note(model: torch.nn.Module) -> str | None:
-    """One sentence for a model that learnt from the synthetic rooms alone and is given photos; else None.
+    """One sentence for a model that learnt depth from the synthetic rooms alone and is given photos; else None.
 
-    On real photos such a model's maps are only a little better shaped than a flat wall, and their metric
-    scale is not read from the photo: on 20 frames of NYU's official test split the recipe's models score
-    delta1 0.32 where one constant depth scores 0.29 (benchmarks/RESULTS.md). `model.trained_on` is set
-    by `load_model` from the checkpoint (`course_lib.data.training_data_record`).
+    Two cases, measured on real NYU frames (benchmarks/RESULTS.md). From a random start such a model's maps
+    are only a little better shaped than a flat wall and their metric scale is not read from the photo:
+    on 20 frames of NYU's official test split the recipe's U-Nets score delta1 0.32 where one constant depth
+    scores 0.29. With an encoder pretrained on ImageNet photos (the course's model for photos, lesson 06) it
+    reads the layout of a real room, but its metres are still learnt from rendered rooms. `model.trained_on`
+    and the encoder's weights are set by `load_model` from the checkpoint.
     """
+    from .models.encoders import encoder_weights
+
     record = getattr(model, "trained_on", None)
     if not isinstance(record, dict) or record.get("synthetic") is not True:
         return None
+    if (encoder_weights(model) or "").startswith("ImageNet"):
+        return ("this model learnt depth from synthetic rooms only, on an encoder pretrained on ImageNet photos: on "
+                "real photos it gets the layout of a room roughly right, but its metres are approximate (README: "
+                "'Synthetic rooms on real photos'); for accurate metric depth, fine-tune it on a depth pack of real frames.")
     return ("this model learnt from synthetic rooms only: on real photos its layout is rough and its metric "
-            "scale is not to be trusted (README: 'Synthetic rooms on real photos'); for metric depth on photos, "
-            "train on a depth pack of real frames.")
+            "scale is not to be trusted (README: 'Synthetic rooms on real photos'); start from ImageNet weights "
+            "(lesson 06's model for photos) or train on a depth pack of real frames.")
 
 
 def predict_depth(model: torch.nn.Module, rgb: np.ndarray, K=None, native_size: bool = False) -> np.ndarray:

