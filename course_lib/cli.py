@@ -241,10 +241,15 @@ def cmd_predict(args) -> int:
     files = expand_inputs(args.inputs)
     if not files:
         raise CourseError("no image files found in " + ", ".join(args.inputs) + "; give photos or folders of photos.")
-    failed, used = 0, {}
+    failed, used = 0, set()
     for path in files:
-        stem = path.stem if path.stem not in used else f"{path.stem}_{used[path.stem]}"
-        used[path.stem] = used.get(path.stem, 0) + 1
+        # photos that share a stem (a/room.png, b/room.png) get room, room_1, ...: no name is written twice
+        stem = path.stem
+        for n in range(1, len(files) + 1):
+            if stem not in used:
+                break
+            stem = f"{path.stem}_{n}"
+        used.add(stem)
         try:
             written, (h, w) = predict_file(model, path, args.out, npy=args.npy, ply=args.ply, intrinsics=args.intrinsics,
                                    max_size=args.max_size, name=stem, native_size=args.native_size)
