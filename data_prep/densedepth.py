@@ -17,6 +17,7 @@ import csv
 import io
 import posixpath
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -57,7 +58,7 @@ def _read_member(zf: zipfile.ZipFile, name: str, archive: Path) -> bytes:
         return zf.read(name)
     except KeyError:
         raise DataFormatError(f"{archive}: the CSV lists {name!r} but the zip has no such file.") from None
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:  # zlib errors are OSError subclasses too
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError) as exc:  # zlib.error: a broken deflate stream
         raise DataFormatError(f"{archive}: member {name!r} is damaged ({exc}); download the zip again.") from None
 
 

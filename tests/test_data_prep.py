@@ -172,10 +172,11 @@ def jpeg_bytes(array, quality=90):
     return buffer.getvalue()
 
 
-def write_densedepth_zip(path, n_train=3, n_test=2, extra=None, train_depth_bits=8, test_depth_bits=16):
+def write_densedepth_zip(path, n_train=3, n_test=2, extra=None, train_depth_bits=8, test_depth_bits=16,
+                         compression=zipfile.ZIP_STORED):
     """DenseDepth's layout: CSV lists + train JPEG/8-bit PNG (255 = 10 m) + test PNG/16-bit PNG (mm)."""
     truth = {"train": [], "test": []}
-    with zipfile.ZipFile(path, "w") as zf:
+    with zipfile.ZipFile(path, "w", compression=compression) as zf:
         rows = []
         for i in range(n_train):
             codes = (np.mgrid[0:H, 0:W][1] * 4 + i).astype(np.uint8)                   # 8-bit codes
@@ -262,6 +263,36 @@ def test_densedepth_refuses_escaping_paths_and_unit_errors(tmp_path):
     with pytest.raises(DataFormatError, match="8-bit PNG, expected 16-bit"):
         convert_densedepth_zip(byte_test, tmp_path / "x.h5", show_progress=False)
     assert not list(tmp_path.glob("*x.h5*"))   # the failure came mid-stream: nothing left behind
+
+
+def damage_member(zpath, name):
+    """Overwrite 16 bytes in the middle of one member's data; the zip's directory stays intact."""
+    with zipfile.ZipFile(zpath) as zf:
+        info = zf.getinfo(name)
+    data = bytearray(zpath.read_bytes())
+    name_len, extra_len = struct.unpack("<HH", data[info.header_offset + 26: info.header_offset + 30])
+    start = info.header_offset + 30 + name_len + extra_len                 # the local header is 30 bytes + names
+    middle = start + info.compress_size // 2
+    data[middle: middle + 16] = bytes(b ^ 0xFF for b in data[middle: middle + 16])
+    zpath.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("compression", [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED], ids=["stored", "deflated"])
+def test_densedepth_a_damaged_member_inside_a_valid_zip(tmp_path, compression):
+    """The zip opens and lists its files, but the second test frame's depth is damaged (a CRC error when
+    stored, a broken deflate stream when compressed): one sentence naming the member, and no pack left."""
+    zpath = tmp_path / "nyu_data.zip"
+    write_densedepth_zip(zpath, compression=compression)
+    damage_member(zpath, "data/nyu2_test/00001_depth.png")
+    with zipfile.ZipFile(zpath) as zf:                       # the damage is inside, not in the directory
+        assert "data/nyu2_test/00001_depth.png" in zf.namelist()
+    with pytest.raises(DataFormatError, match=r"member 'data/nyu2_test/00001_depth.png' is damaged") as info:
+        convert_densedepth_zip(zpath, tmp_path / "dd.h5", show_progress=False)
+    assert "\n" not in str(info.value)
+    assert not list(tmp_path.glob("*dd.h5*"))                 # the failure came mid-stream: nothing left behind
+    result = run_cli("densedepth-zip", "--zip", zpath, "--out", tmp_path / "dd.h5", "--no-progress")
+    assert result.returncode == 2 and result.stderr.strip().startswith("error:"), result.stderr
+    assert result.stderr.strip().count("\n") == 0 and "00001_depth.png" in result.stderr
 
 
 def test_cli_not_a_zip(tmp_path):
