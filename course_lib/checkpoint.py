@@ -145,8 +145,9 @@ def load_checkpoint(path: str | os.PathLike, model: torch.nn.Module | None = Non
         raise CheckpointError(f"checkpoint {path} is not a course checkpoint (expected a dict with a 'model' "
                               "state dict); use a file written by course_lib.train.fit.")
     if model is not None:
-        key = weights if weights in checkpoint else "model"
-        load_weights(model, checkpoint[key], checkpoint.get("model_config"), source=str(path))
+        if weights not in checkpoint:
+            raise CheckpointError(f"checkpoint {path} has no {weights!r} weights; use weights='model'.")
+        load_weights(model, checkpoint[weights], checkpoint.get("model_config"), source=str(path))
     return checkpoint
 
 

@@ -79,6 +79,8 @@ def test_ema_weights_asked_for_but_not_kept(trained):
     assert "ema" not in ckpt
     with pytest.raises(CheckpointError, match=r"has no 'ema' weights; use weights='model'"):
         load_model(trained, weights="ema")
+    with pytest.raises(CheckpointError, match=r"has no 'ema' weights; use weights='model'"):
+        load_checkpoint(trained, build_model(**ckpt["model_config"]), weights="ema")   # not the trained weights instead
     # "best" falls back to the trained weights when the run kept no average
     best = load_model(trained)
     for key, value in best.state_dict().items():
