@@ -251,13 +251,14 @@ def cmd_predict(args) -> int:
             stem = f"{path.stem}_{n}"
         used.add(stem)
         try:
-            written, (h, w) = predict_file(model, path, args.out, npy=args.npy, ply=args.ply, intrinsics=args.intrinsics,
-                                   max_size=args.max_size, name=stem, native_size=args.native_size)
+            written, (h, w), camera = predict_file(model, path, args.out, npy=args.npy, ply=args.ply,
+                                                   intrinsics=args.intrinsics, max_size=args.max_size, name=stem,
+                                                   native_size=args.native_size)
         except CourseError as exc:
             print(f"error: {exc}", file=sys.stderr)
             failed += 1
             continue
-        print(f"{path} (model at {h}x{w}) -> " + ", ".join(Path(p).name for p in written.values()))
+        print(f"{path} (camera: {camera}; model at {h}x{w}) -> " + ", ".join(Path(p).name for p in written.values()))
     print(f"{len(files) - failed} of {len(files)} images written to {args.out}")
     return 0 if failed == 0 else 2
 
@@ -383,7 +384,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--npy", action="store_true", help="also write float32 depth in metres")
     p.add_argument("--ply", action="store_true", help="also write a coloured point cloud")
     p.add_argument("--intrinsics", type=float, nargs=4, default=None, metavar=("FX", "FY", "CX", "CY"),
-                   help="camera of the photos in pixels (default: NYU's camera scaled to each photo)")
+                   help="camera of the photos in pixels (default: the focal length in each photo's EXIF, else "
+                        "NYU's field of view along its long side, square pixels; each photo's line says which)")
     p.add_argument("--max-size", type=int, default=None, help="shrink photos so the longer side is at most this")
     p.add_argument("--native-size", action="store_true",
                    help="run the model at each photo's own size, not at its training focal length (wrong metric "

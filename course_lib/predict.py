@@ -10,6 +10,7 @@ Introduced in lesson 10 (depth in 3D and deployment); the CLI's `predict` comman
 """
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -72,16 +73,14 @@ def predict_photo(model: torch.nn.Module, rgb: np.ndarray, K=None, native_size: 
 
     The photo is resized so that its focal length equals the one the model was trained for
     (`model.camera`, set by `load_model`; course_lib.camera), and the prediction is upsampled back.
-    K: the photo's 3x3 intrinsics in pixels (default: NYU's camera scaled to the photo). native_size,
+    K: the photo's 3x3 intrinsics in pixels (default: `default_photo_intrinsics`). native_size,
     or a model without a camera: run at the photo's own size (right only if it matches the training camera).
     """
     from .camera import predict_at_camera
     from .data.transforms import normalize_image
-    from .geometry import nyu_intrinsics
-
     image = normalize_image(rgb)[None]                        # (1, 3, H, W) ImageNet-normalised
     camera = None if native_size else getattr(model, "camera", None)
-    K = nyu_intrinsics(*rgb.shape[:2]) if K is None else np.asarray(K, dtype=np.float64)
+    K = default_photo_intrinsics(*rgb.shape[:2]) if K is None else np.asarray(K, dtype=np.float64)
     depth_m, run_hw = predict_at_camera(model, image, K, camera)     # (1, 1, H, W)
     return depth_m[0, 0].float().cpu().numpy(), run_hw
 
@@ -140,34 +139,114 @@ def _save_npy(array: np.ndarray, path: Path) -> Path:
     return path
 
 
+# EXIF tags of the Exif IFD that give a photo's focal length (CIPA DC-008)
+_EXIF_IFD, _FOCAL_LENGTH, _FOCAL_PLANE_X_RES, _FOCAL_PLANE_UNIT, _FOCAL_35MM = 0x8769, 0x920A, 0xA20E, 0xA210, 0xA405
+_MM_PER_UNIT = {2: 25.4, 3: 10.0, 4: 1.0, 5: 0.001}      # FocalPlaneResolutionUnit: inch, cm, mm, micrometre
+_UNIT_NAME = {2: "inch", 3: "cm", 4: "mm", 5: "micrometre"}
+FULL_FRAME_DIAGONAL_MM = math.hypot(36.0, 24.0)          # a 35 mm film frame, the reference of FocalLengthIn35mmFilm
+
+
+def default_photo_intrinsics(height: int, width: int) -> np.ndarray:
+    """NYU's camera for a photo whose camera is unknown: its field of view along the photo's long side,
+    NYU's (nearly square) pixels, turned with a portrait photo, the principal point moved with the centre.
+
+    For a 4:3 landscape photo this is exactly `nyu_intrinsics(height, width)`; a 16:9 or a portrait photo
+    keeps square pixels instead of NYU's camera stretched to its shape.
+    """
+    from .geometry import NYU_CX, NYU_CY, NYU_FX, NYU_FY, NYU_HEIGHT, NYU_WIDTH
+
+    portrait = height > width
+    long_side, short_side = (height, width) if portrait else (width, height)
+    s = long_side / NYU_WIDTH                                     # NYU's 640 px side becomes the long side
+    f_long, f_short = NYU_FX * s, NYU_FY * s
+    c_long = (NYU_CX + 0.5) * s - 0.5                             # pixel-centre convention, as scale_intrinsics
+    c_short = (NYU_CY + 0.5) * s - 0.5 + (short_side - NYU_HEIGHT * s) / 2
+    fx, fy, cx, cy = (f_short, f_long, c_short, c_long) if portrait else (f_long, f_short, c_long, c_short)
+    return np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1]], dtype=np.float32)
+
+
+def exif_focal_px(path: str | os.PathLike, original_hw: tuple[int, int]) -> tuple[float, str] | None:
+    """The focal length in pixels of the photo at `original_hw` (as shown), from its EXIF, and which tag it came
+    from; None when the file records neither FocalLengthIn35mmFilm nor FocalLength with the sensor's resolution.
+
+    FocalLengthIn35mmFilm f35 matches the photo's diagonal to a 36x24 mm frame's: f = f35 * diagonal_px / 43.27.
+    FocalLength f_mm with FocalPlaneXResolution (pixels per unit on the sensor): f = f_mm * pixels per mm.
+    """
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            exif = image.getexif().get_ifd(_EXIF_IFD)
+    except (OSError, ValueError, SyntaxError):
+        return None
+    h, w = original_hw
+    try:
+        f35 = float(exif.get(_FOCAL_35MM) or 0)
+        if f35 > 0:
+            return f35 * math.hypot(h, w) / FULL_FRAME_DIAGONAL_MM, f"EXIF FocalLengthIn35mmFilm {f35:g} mm"
+        f_mm, x_res = float(exif.get(_FOCAL_LENGTH) or 0), float(exif.get(_FOCAL_PLANE_X_RES) or 0)
+        unit = int(exif.get(_FOCAL_PLANE_UNIT, 2))               # EXIF's default unit is the inch
+        if f_mm > 0 and x_res > 0 and unit in _MM_PER_UNIT:
+            # pixels per mm on the sensor, at the stored size (square pixels: the same after an EXIF rotation)
+            return (f_mm * x_res / _MM_PER_UNIT[unit],
+                    f"EXIF FocalLength {f_mm:g} mm at {x_res:g} px per {_UNIT_NAME[unit]} on the sensor")
+    except (TypeError, ValueError, ZeroDivisionError):
+        return None
+    return None
+
+
+def photo_camera(path: str | os.PathLike | None, size_hw: tuple[int, int], original_hw: tuple[int, int],
+                 intrinsics=None) -> tuple[np.ndarray, str]:
+    """The 3x3 camera matrix of a photo at `size_hw` (it may have been shrunk from `original_hw`) and where
+    it came from, in words: `intrinsics` (fx, fy, cx, cy at the original size) when given, else the focal
+    length in the photo's EXIF (square pixels, principal point at the centre), else
+    `default_photo_intrinsics`. Lesson 10 and `python -m course_lib predict`.
+    """
+    from .geometry import scale_intrinsics
+
+    h, w = original_hw
+    if intrinsics is not None:
+        fx, fy, cx, cy = (float(v) for v in intrinsics)
+        source = f"--intrinsics: fx {fx:.1f} px, fy {fy:.1f} px"
+    else:
+        found = exif_focal_px(path, original_hw) if path is not None else None
+        if found is not None:
+            f, tag = found
+            fx = fy = f
+            cx, cy = (w - 1) / 2, (h - 1) / 2
+            source = f"{tag}: fx = fy = {f:.1f} px at {h}x{w}"
+        else:
+            K = default_photo_intrinsics(h, w)
+            fx, fy, cx, cy = float(K[0, 0]), float(K[1, 1]), float(K[0, 2]), float(K[1, 2])
+            source = (f"no focal length in the photo: NYU's field of view along its long side, fx {fx:.1f} px, "
+                      f"fy {fy:.1f} px at {h}x{w} (give --intrinsics FX FY CX CY if you know the camera)")
+    K = np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1]], dtype=np.float32)
+    return scale_intrinsics(K, original_hw, size_hw), source
+
+
 def photo_intrinsics(size_hw: tuple[int, int], original_hw: tuple[int, int], intrinsics=None) -> np.ndarray:
     """The 3x3 camera matrix for a photo at `size_hw`: given (fx, fy, cx, cy) at the photo's original
-    size, or NYU's camera scaled, then scaled with the photo when it was shrunk."""
-    from .geometry import nyu_intrinsics, scale_intrinsics
-
-    if intrinsics is None:
-        return nyu_intrinsics(*size_hw)
-    fx, fy, cx, cy = (float(v) for v in intrinsics)
-    K = np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1]], dtype=np.float32)
-    return scale_intrinsics(K, original_hw, size_hw)
+    size, or `default_photo_intrinsics`, then scaled with the photo when it was shrunk (no EXIF: see
+    `photo_camera`)."""
+    return photo_camera(None, size_hw, original_hw, intrinsics)[0]
 
 
 def predict_file(model: torch.nn.Module, path: str | os.PathLike, out_dir: str | os.PathLike,
                  npy: bool = False, ply: bool = False, intrinsics=None, max_size: int | None = None,
-                 name: str | None = None, native_size: bool = False) -> tuple[dict, tuple[int, int]]:
-    """Predict the depth of one photo and write its files into `out_dir`; returns ({kind: path},
-    the (h, w) the model ran at).
+                 name: str | None = None, native_size: bool = False) -> tuple[dict, tuple[int, int], str]:
+    """Predict the depth of one photo and write its files into `out_dir`.
 
-    intrinsics: (fx, fy, cx, cy) in pixels of the original photo (default: NYU's camera scaled to the
-    photo). They set the size the model runs at (its training focal length, unless native_size) and
-    the point cloud. Each file is written under a temporary name and renamed.
+    intrinsics: (fx, fy, cx, cy) in pixels of the original photo (default: the focal length in its EXIF,
+    else `default_photo_intrinsics`; `photo_camera`). They set the size the model runs at (its training
+    focal length, unless native_size) and the point cloud. Each file is written under a temporary name
+    and renamed. Returns ({kind: path}, the (h, w) the model ran at, where the camera came from).
     """
     from .geometry import depth_to_point_cloud, write_ply
     from .viz import colorize_depth
 
     path, out_dir = Path(path), Path(out_dir)
     rgb = load_photo(path, max_size=max_size)                 # (H, W, 3) uint8
-    K = photo_intrinsics(rgb.shape[:2], photo_size(path), intrinsics)
+    K, camera_source = photo_camera(path, rgb.shape[:2], photo_size(path), intrinsics)
     depth_m, run_hw = predict_photo(model, rgb, K, native_size)   # (H, W) metres
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = name or path.stem
@@ -180,7 +259,7 @@ def predict_file(model: torch.nn.Module, path: str | os.PathLike, out_dir: str |
     if ply:
         points, colors = depth_to_point_cloud(depth_m, K, rgb)
         written["ply"] = write_ply(out_dir / f"{stem}.ply", points, colors)
-    return written, run_hw
+    return written, run_hw, camera_source
 
 
 def expand_inputs(inputs) -> list[Path]:

@@ -128,10 +128,11 @@ def test_cli_predict_states_the_size_and_refuses_bad_cameras(trained, tmp_path, 
     assert main(["predict", "--checkpoint", str(trained), str(photo), "--out", str(tmp_path / "a"),
                  "--device", "cpu"]) == 0
     out = capsys.readouterr().out
-    assert "trained at 48x64, fx 51.9 px" in out and "(model at 48x64)" in out
+    assert "trained at 48x64, fx 51.9 px" in out and "; model at 48x64)" in out
+    assert "camera: no focal length in the photo: NYU's field of view along its long side, fx 103.8 px" in out
     assert main(["predict", "--checkpoint", str(trained), str(photo), "--out", str(tmp_path / "b"),
                  "--device", "cpu", "--native-size"]) == 0
-    assert "(model at 96x128)" in capsys.readouterr().out
+    assert "; model at 96x128)" in capsys.readouterr().out
 
     for intrinsics in (["0", "500", "64", "48"], ["-3", "500", "64", "48"]):
         assert main(["predict", "--checkpoint", str(trained), str(photo), "--out", str(tmp_path / "c"),

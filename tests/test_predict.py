@@ -82,7 +82,7 @@ def test_depth_in_millimetres_for_16bit_png():
 def test_predict_file_writes_consistent_outputs(tmp_path, model):
     h, w = 37, 53                                         # odd: the model pads inside
     Image.fromarray(_pattern(h, w)).save(tmp_path / "room.png")
-    written, _ = predict_file(model, tmp_path / "room.png", tmp_path / "out", npy=True, ply=True)
+    written, _, _ = predict_file(model, tmp_path / "room.png", tmp_path / "out", npy=True, ply=True)
     assert set(written) == {"color", "mm16", "npy", "ply"}
 
     depth_m = np.load(written["npy"])
@@ -93,11 +93,12 @@ def test_predict_file_writes_consistent_outputs(tmp_path, model):
     assert mm.shape == (h, w) and mm.dtype in (np.uint16, np.int32)
     assert np.array_equal(mm.astype(np.int64), np.clip(np.rint(depth_m.astype(np.float64) * 1000), 0, 65535))
 
-    # point cloud through NYU's camera scaled to 37x53 (pixel-corner convention), written out by hand
+    # point cloud through NYU's camera scaled by the long side to 37x53 (square pixels as NYU's, the centre
+    # moved with the crop of the short side; pixel-corner convention), written out by hand
     points, colors = read_ply(written["ply"])
-    sx, sy = w / 640, h / 480
-    fx, fy = NYU_FX * sx, NYU_FY * sy
-    cx, cy = (NYU_CX + 0.5) * sx - 0.5, (NYU_CY + 0.5) * sy - 0.5
+    s = w / 640
+    fx, fy = NYU_FX * s, NYU_FY * s
+    cx, cy = (NYU_CX + 0.5) * s - 0.5, (NYU_CY + 0.5) * s - 0.5 + (h - 480 * s) / 2
     v, u = 10, 20
     expected = [(u - cx) / fx * depth_m[v, u], (v - cy) / fy * depth_m[v, u], depth_m[v, u]]
     assert len(points) == h * w and colors.shape == (h * w, 3)
@@ -107,7 +108,7 @@ def test_predict_file_writes_consistent_outputs(tmp_path, model):
 
 def test_given_intrinsics_are_scaled_with_the_photo(tmp_path, model):
     Image.fromarray(_pattern(40, 60)).save(tmp_path / "cam.png")
-    written, _ = predict_file(model, tmp_path / "cam.png", tmp_path, ply=True, npy=True,
+    written, _, _ = predict_file(model, tmp_path / "cam.png", tmp_path, ply=True, npy=True,
                            intrinsics=(100.0, 100.0, 29.5, 19.5), max_size=30)     # shrunk by 2
     depth_m = np.load(written["npy"])
     points, _ = read_ply(written["ply"])
@@ -122,3 +123,71 @@ def test_expand_inputs_lists_images_in_folders(tmp_path):
     (tmp_path / "notes.txt").write_text("x")
     assert [p.name for p in expand_inputs([tmp_path])] == ["a.png", "b.JPG"]
     assert expand_inputs([tmp_path / "notes.txt"]) == [tmp_path / "notes.txt"]
+
+
+# ----------------------------------------------------------------------------- the camera of a learner's photo
+
+def _exif_photo(path, hw, **tags):
+    """A grey photo of hw = (H, W) with Exif-IFD tags written by Pillow (FocalLengthIn35mmFilm=0xA405, ...)."""
+    from PIL import Image
+
+    exif = Image.Exif()
+    ifd = exif.get_ifd(0x8769)
+    for tag, value in tags.items():
+        ifd[int(tag[1:], 16)] = value
+    Image.fromarray(np.full((*hw, 3), 128, np.uint8)).save(path, exif=exif)
+    return path
+
+
+def test_a_photo_without_exif_gets_square_pixels_in_any_shape():
+    from course_lib.geometry import NYU_CX, NYU_CY, NYU_FX, NYU_FY, nyu_intrinsics
+    from course_lib.predict import default_photo_intrinsics
+
+    # a 4:3 landscape photo: exactly NYU's camera scaled, as before
+    np.testing.assert_allclose(default_photo_intrinsics(480, 640), nyu_intrinsics(480, 640), rtol=1e-6)
+    np.testing.assert_allclose(default_photo_intrinsics(48, 64), nyu_intrinsics(48, 64), rtol=1e-6)
+    # 16:9 landscape, 1080x1920: NYU's 640 px become 1920 (x3) on both axes; the centre moves with the crop.
+    # By hand: fx = 518.8579 * 3, fy = 519.4696 * 3, cx = (325.5824 + 0.5) * 3 - 0.5,
+    # cy = (253.7362 + 0.5) * 3 - 0.5 + (1080 - 1440) / 2 (NYU scaled per axis gave fy 1168.8: non-square)
+    K = default_photo_intrinsics(1080, 1920)
+    np.testing.assert_allclose([K[0, 0], K[1, 1], K[0, 2], K[1, 2]],
+                               [1556.5737, 1558.4088, 977.7472, 582.2086], rtol=1e-6)
+    # portrait, 1920x1080: the same camera turned, so fx and fy swap and so do the principal point's roles
+    P = default_photo_intrinsics(1920, 1080)
+    np.testing.assert_allclose([P[0, 0], P[1, 1], P[0, 2], P[1, 2]], [K[1, 1], K[0, 0], K[1, 2], K[0, 2]], rtol=1e-6)
+    assert NYU_FX < NYU_FY and NYU_CX > NYU_CY                  # the assignment above is not symmetric by chance
+
+
+def test_exif_focal_length_sets_the_camera(tmp_path):
+    from course_lib.predict import photo_camera
+
+    # FocalLengthIn35mmFilm 26 mm on a 120x160 photo: its 200 px diagonal spans a 43.27 mm frame's
+    path = _exif_photo(tmp_path / "phone.jpg", (120, 160), x0A405=26)
+    K, source = photo_camera(path, (120, 160), (120, 160))
+    f = 26 * 200 / (36 ** 2 + 24 ** 2) ** 0.5                    # 120.19 px
+    np.testing.assert_allclose([K[0, 0], K[1, 1], K[0, 2], K[1, 2]], [f, f, 79.5, 59.5], rtol=1e-5)
+    assert source.startswith("EXIF FocalLengthIn35mmFilm 26 mm")
+    # FocalLength 4.2 mm on a sensor of 30 px per mm (FocalPlaneResolutionUnit 4 = mm): 126 px
+    path = _exif_photo(tmp_path / "camera.jpg", (120, 160), x920A=4.2, xA20E=30.0, xA210=4)
+    K, source = photo_camera(path, (60, 80), (120, 160))            # read shrunk to half: the focal length halves
+    assert K[0, 0] == pytest.approx(63.0) and K[1, 1] == pytest.approx(63.0) and "FocalLength 4.2 mm" in source
+    # --intrinsics win over EXIF; no EXIF: NYU's field of view, said so
+    assert photo_camera(path, (120, 160), (120, 160), (100, 90, 80, 60))[1].startswith("--intrinsics")
+    plain = _exif_photo(tmp_path / "plain.jpg", (120, 160))
+    assert photo_camera(plain, (120, 160), (120, 160))[1].startswith("no focal length in the photo")
+
+
+@pytest.mark.parametrize("hw", [(96, 128), (72, 128), (128, 72)], ids=["4:3", "16:9", "portrait 9:16"])
+def test_predict_keeps_the_photos_shape_at_the_training_focal_length(hw, small_trained_checkpoint, tmp_path):
+    """A photo without EXIF runs at the training focal length with its own aspect ratio (square pixels);
+    NYU's camera stretched per axis squashed a 16:9 photo to 4:3 before the network saw it."""
+    from course_lib.checkpoint import load_model
+    from course_lib.predict import predict_file
+
+    model = load_model(small_trained_checkpoint)
+    path = _exif_photo(tmp_path / "photo.png", hw)
+    written, (h, w), source = predict_file(model, path, tmp_path / "out")
+    assert source.startswith("no focal length in the photo")
+    assert abs((h / w) / (hw[0] / hw[1]) - 1) < 0.05, ((h, w), hw)
+    depth16 = np.asarray(__import__("PIL.Image", fromlist=["Image"]).open(written["mm16"]))
+    assert depth16.shape == hw
