@@ -200,7 +200,7 @@ def photo_camera(path: str | os.PathLike | None, size_hw: tuple[int, int], origi
     """The 3x3 camera matrix of a photo at `size_hw` (it may have been shrunk from `original_hw`) and where
     it came from, in words: `intrinsics` (fx, fy, cx, cy at the original size) when given, else the focal
     length in the photo's EXIF (square pixels, principal point at the centre), else
-    `default_photo_intrinsics`. Lesson 10 and `python -m course_lib predict`.
+    `default_photo_intrinsics`. `predict_file` and so `python -m course_lib predict` use it (lesson 10).
     """
     from .geometry import scale_intrinsics
 
@@ -222,13 +222,6 @@ def photo_camera(path: str | os.PathLike | None, size_hw: tuple[int, int], origi
                       f"fy {fy:.1f} px at {h}x{w} (give --intrinsics FX FY CX CY if you know the camera)")
     K = np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1]], dtype=np.float32)
     return scale_intrinsics(K, original_hw, size_hw), source
-
-
-def photo_intrinsics(size_hw: tuple[int, int], original_hw: tuple[int, int], intrinsics=None) -> np.ndarray:
-    """The 3x3 camera matrix for a photo at `size_hw`: given (fx, fy, cx, cy) at the photo's original
-    size, or `default_photo_intrinsics`, then scaled with the photo when it was shrunk (no EXIF: see
-    `photo_camera`)."""
-    return photo_camera(None, size_hw, original_hw, intrinsics)[0]
 
 
 def predict_file(model: torch.nn.Module, path: str | os.PathLike, out_dir: str | os.PathLike,

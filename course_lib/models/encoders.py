@@ -220,40 +220,24 @@ def build_encoder(name: str = "resnet50", pretrained: bool | str | os.PathLike =
     """An encoder by name (see `list_encoders`), optionally with pretrained weights (module docstring)."""
     if name not in list_encoders():
         raise ValueError(f"unknown encoder {name!r}; valid encoders: {', '.join(list_encoders())}")
-    if name == "efficientnet_lite0":
-        return _build_lite0(pretrained)
-    encoder = ResNetEncoder(name) if name.startswith("resnet") else DenseNetEncoder(name)
+    if name in PIP_ENCODERS:
+        encoder, imagenet_weights, load = EfficientNetLite0Encoder(), lite0_imagenet_state_dict, load_lite0_state_dict
+    else:
+        encoder = ResNetEncoder(name) if name.startswith("resnet") else DenseNetEncoder(name)
+        imagenet_weights, load = (lambda: torchvision_state_dict(name)), load_torchvision_state_dict
     encoder.pretrained_source = None
     if pretrained is True:
-        state, encoder.pretrained_source = torchvision_state_dict(name)
-        load_torchvision_state_dict(encoder, state, source=encoder.pretrained_source)
+        state, source = imagenet_weights()
     elif pretrained not in (False, None):
         path = Path(pretrained)
         if not path.is_file():
             raise PretrainedWeightsUnavailable(
-                f"the weights file {path} for {name} does not exist; pass the path of a saved "
-                f"torchvision state dict, or pretrained=False to start from random weights")
-        state = _read_state_dict(path)
-        encoder.pretrained_source = str(path)
-        load_torchvision_state_dict(encoder, state, source=str(path))
-    return encoder
-
-
-def _build_lite0(pretrained) -> EfficientNetLite0Encoder:
-    encoder = EfficientNetLite0Encoder()
-    encoder.pretrained_source = None
-    if pretrained is True:
-        state, source = lite0_imagenet_state_dict()
-    elif pretrained not in (False, None):
-        path = Path(pretrained)
-        if not path.is_file():
-            raise PretrainedWeightsUnavailable(
-                f"the weights file {path} for efficientnet_lite0 does not exist; pass pretrained=True for "
-                f"the ImageNet weights of the pip package, or pretrained=False to start from random weights")
+                f"the weights file {path} for {name} does not exist; pass the path of a saved {name} state "
+                f"dict, pretrained=True for ImageNet weights, or pretrained=False to start from random weights")
         state, source = _read_state_dict(path), str(path)
     else:
         return encoder
-    load_lite0_state_dict(encoder, state, source)
+    load(encoder, state, source=source)
     encoder.pretrained_source = source
     return encoder
 
