@@ -215,7 +215,6 @@ def test_efficientnet_lite0_imagenet_weights_see_a_military_uniform():
 def test_efficientnet_lite0_padding_is_tensorflow_same():
     # by hand: SAME keeps ceil(n / s) outputs; on an even input a stride-2 kxk conv needs k - 2 pixels
     # of padding, the odd one at the end; at stride 1 it needs k - 1, split evenly
-    assert enc.EfficientNetLite0Encoder  # the encoder is built from these
     from course_lib.models.efficientnet_lite import same_padding
     assert same_padding(3, 2) == (0, 1, 0, 1)
     assert same_padding(5, 2) == (1, 2, 1, 2)

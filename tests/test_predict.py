@@ -140,7 +140,7 @@ def _exif_photo(path, hw, **tags):
 
 
 def test_a_photo_without_exif_gets_square_pixels_in_any_shape():
-    from course_lib.geometry import NYU_CX, NYU_CY, NYU_FX, NYU_FY, nyu_intrinsics
+    from course_lib.geometry import nyu_intrinsics
     from course_lib.predict import default_photo_intrinsics
 
     # a 4:3 landscape photo: exactly NYU's camera scaled, as before
@@ -155,7 +155,6 @@ def test_a_photo_without_exif_gets_square_pixels_in_any_shape():
     # portrait, 1920x1080: the same camera turned, so fx and fy swap and so do the principal point's roles
     P = default_photo_intrinsics(1920, 1080)
     np.testing.assert_allclose([P[0, 0], P[1, 1], P[0, 2], P[1, 2]], [K[1, 1], K[0, 0], K[1, 2], K[0, 2]], rtol=1e-6)
-    assert NYU_FX < NYU_FY and NYU_CX > NYU_CY                  # the assignment above is not symmetric by chance
 
 
 def test_exif_focal_length_sets_the_camera(tmp_path):
