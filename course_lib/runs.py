@@ -189,6 +189,22 @@ def cpu_recipe(loss_spec: str | None = None, **overrides) -> Recipe:
                   train_rooms=CPU_RECIPE["train_rooms"])
 
 
+# ----------------------------------------------------------------------------- the one held-out set
+
+HELDOUT = dict(rooms=64, size=(96, 128))        # every lesson that scores on rooms scores on these
+HELDOUT_QUICK = dict(rooms=8, size=(48, 64))    # quick mode: only proves the code runs
+
+
+def course_heldout(quick: bool = False, size=None, transform=None):
+    """The course's held-out set: 64 synthetic rooms at 96x128 (`heldout_rooms` seeds 10**9 ...), the same in
+    every lesson, so one model has one number. Quick mode: 8 rooms at 48x64. `size` (H, W) renders the
+    same rooms at another size, for a model that needs one (its numbers then say so)."""
+    from .data import heldout_rooms
+
+    spec = HELDOUT_QUICK if quick else HELDOUT
+    return heldout_rooms(spec["rooms"], size=tuple(size or spec["size"]), transform=transform)
+
+
 # ----------------------------------------------------------------------------- the model later lessons evaluate
 
 LESSON_03_RUN = "03_unet"                 # lesson 03's U-Net, trained by its default (not quick) mode
