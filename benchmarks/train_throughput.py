@@ -8,7 +8,7 @@ step, without data loading), timed by course_lib.speed.time_train_steps: the rat
 median step. Each (model, size, mode) runs in a fresh subprocess, so its peak memory is its own: on
 CUDA torch.cuda.max_memory_allocated, on the CPU the process's peak resident set minus the resident
 set before the model was built. The data loader's rate (SyntheticRooms rendered
-on the fly, 0 and 2 workers) is measured beside it. Lesson 11 (training at scale).
+on the fly, 0 and 2 workers) is measured beside it. Lessons 11 (precision and speed) and 12 (the loader).
 """
 from __future__ import annotations
 

