@@ -93,6 +93,9 @@ def _train_val_datasets(args):
     if args.data == "synthetic":
         train = _as_user_error(make_dataset, "synthetic", "train", size=size, length=args.train_size, seed=args.seed)
         val = _as_user_error(make_dataset, "synthetic", "val", size=size, length=args.val_size)
+        if getattr(args, "cache_rooms", False):        # a preset's choice: the same items, each room rendered once
+            from .data.cached import CachedSamples
+            train, val = CachedSamples(train), CachedSamples(val)
         return train, val
     from .data.pack import open_pack
 
@@ -108,6 +111,61 @@ def _train_val_datasets(args):
     return train, val
 
 
+def _given_options(argv) -> set:
+    """The train command's options written on the command line (argparse dests): the command parsed again
+    with every default suppressed, so that `--steps 1000` counts as given even where 1000 is the default."""
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for action in commands.choices["train"]._actions:
+        action.default = argparse.SUPPRESS
+    return set(vars(parser.parse_args(argv))) - {"command", "func"}
+
+
+def _text(value) -> str:
+    if value is None:
+        return "-"
+    return " ".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+
+
+def _apply_preset(args) -> dict | None:
+    """Fill the options not given on the command line from `--preset NAME` (course_lib.presets) and print the
+    whole recipe, saying which values were given instead; returns what the checkpoints record (None: no preset)."""
+    if args.preset is None:
+        return None
+    from .presets import NOT_OPTIONS, describe_preset, resolve_preset
+
+    values = resolve_preset(args.preset)
+    given = getattr(args, "given", None)
+    if given is None:                  # not called through main(): the options that differ from the defaults
+        defaults = vars(build_parser().parse_args(["train", "--out", str(args.out)]))
+        given = {key for key, value in vars(args).items() if key in defaults and defaults[key] != value}
+    if "model" in given and args.model != values["model"]:   # another network: the preset's model options go
+        for key in ("encoder", "pretrained", "model_option"):
+            values.pop(key)
+    overridden = {key: value for key, value in values.items() if key in given}
+    for key, value in values.items():
+        if key not in given:
+            setattr(args, key, value)
+    recipe = {key: getattr(args, key) for key in values}
+    _say(f"preset {args.preset}: {describe_preset(args.preset)}")
+    for key, value in recipe.items():
+        flag = key if key in NOT_OPTIONS else "--" + key.replace("_", "-")
+        _say(f"  {flag:<20} {_text(value)}"
+             + (f"   (given on the command line; the preset's: {_text(overridden[key])})" if key in overridden else ""))
+    return {"preset": args.preset, "recipe": recipe, "overridden": sorted(overridden)}
+
+
+def _store_recipe(out, record: dict) -> None:
+    """Write the preset's name and its resolved recipe into the run's last.pt and best.pt."""
+    from .checkpoint import load_checkpoint, save_checkpoint
+
+    for name in ("last.pt", "best.pt"):
+        if (out / name).exists():
+            checkpoint = load_checkpoint(out / name)
+            checkpoint.update(record)
+            save_checkpoint(out / name, checkpoint)
+
+
 def cmd_train(args) -> int:
     from pathlib import Path
 
@@ -116,6 +174,7 @@ def cmd_train(args) -> int:
     from .losses import build_loss
     from .train import TrainConfig, fit
 
+    record = _apply_preset(args)       # first: the preset decides --steps and the rest
     out = Path(args.out)
     last = out / "last.pt"
     checkpoint = None
@@ -143,6 +202,10 @@ def cmd_train(args) -> int:
     model = _build_cli_model(args, checkpoint)
     loss = _as_user_error(build_loss, args.loss)
     train_ds, val_ds = _train_val_datasets(args)
+    if record is not None:
+        augmentation = getattr(train_ds, "transform", None)
+        record["recipe"]["augmentation"] = " ".join(repr(augmentation).split())
+        _say(f"  {'augmentation':<20} {record['recipe']['augmentation']}")
     config = TrainConfig(steps=args.steps, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                          weight_decay=args.weight_decay, grad_accum_steps=args.grad_accum, schedule=args.schedule,
                          warmup_steps=args.warmup_steps, device=args.device, amp=args.amp,
@@ -151,7 +214,11 @@ def cmd_train(args) -> int:
                          checkpoint_every=args.checkpoint_every, log_every=args.log_every,
                          progress=not args.no_progress, tensorboard=args.tensorboard, resume=args.resume,
                          seed=args.seed, num_workers=args.num_workers)
+    if args.encoder_lr_scale is not None:               # else TrainConfig's
+        config.encoder_lr_scale = args.encoder_lr_scale
     history = fit(model, train_ds, val_ds, loss, config)
+    if record is not None and _is_main_process():
+        _store_recipe(out, record)
     if history.get("loss"):
         _say(f"trained to step {history['step'][-1]}: loss {history['loss'][-1]:.4f}"
              + (f", val abs_rel {history['val_abs_rel'][-1]:.4f}" if history.get("val_abs_rel") else ""))
@@ -321,6 +388,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_run_notebooks)
 
     p = sub.add_parser("train", help="train a depth network (also under torchrun --nproc_per_node=K -m course_lib train)")
+    p.add_argument("--preset", default=None, metavar="NAME",
+                   help="a named recipe (course_lib.presets): photo (the course's model for photos) or unet03 "
+                        "(lesson 03's U-Net); the options given beside it override its values")
     p.add_argument("--model", default=None, help="unet | resnet_unet | fpn | eigen | densedepth (default unet)")
     p.add_argument("--encoder", default=None, help="backbone for resnet_unet / fpn / densedepth, e.g. resnet50")
     p.add_argument("--pretrained", action="store_true", help="start the encoder from ImageNet weights")
@@ -333,6 +403,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=1000, help="total optimizer steps")
     p.add_argument("--epochs", type=int, default=None, help="train for N epochs instead of --steps")
     p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--encoder-lr-scale", type=float, default=None,
+                   help="a pretrained encoder's learning rate as a fraction of --lr (default: TrainConfig's)")
     p.add_argument("--weight-decay", type=float, default=1e-4)
     p.add_argument("--schedule", default="cosine", choices=["cosine", "onecycle", "constant"])
     p.add_argument("--warmup-steps", type=int, default=0)
@@ -413,6 +485,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "train":
+        args.given = _given_options(argv)
     if getattr(args, "notebooks", "unset") is None:
         from .notebooks import DEFAULT_NOTEBOOKS
         args.notebooks = DEFAULT_NOTEBOOKS

@@ -275,11 +275,15 @@ def photo_recipe(steps: int = PHOTO["steps"], **overrides) -> Recipe:
                       **{"encoder_lr_scale": 0.1, **overrides})
 
 
+# the network of the course's model for photos: build_model(**PHOTO_MODEL); `train --preset photo` reads it too
+PHOTO_MODEL = dict(name="resnet_unet", encoder="efficientnet_lite0", pretrained=True)
+
+
 def build_photo_model() -> torch.nn.Module:
     """The course's model for photos: a U-Net decoder on EfficientNet-Lite0 with ImageNet weights (pip, offline)."""
     from .models import build_model
 
-    return build_model("resnet_unet", encoder="efficientnet_lite0", pretrained=True)
+    return build_model(**PHOTO_MODEL)
 
 
 def photo_model(quick: bool = False, min_steps: int = 100) -> TrainedRun:
