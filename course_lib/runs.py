@@ -172,7 +172,7 @@ def cpu_recipe(loss_spec: str | None = None, **overrides) -> Recipe:
     and 09 reuse it). Its loss is log-RMSE plus half of lesson 05's gradient term, which keeps the network
     from painting a photo's light and dark patches into the depth. On real photos it is near the floors
     that ignore the photo: delta1 0.32 on 20 of NYU's official test frames, where one constant depth scores
-    0.29, and 0.45 on 25 frames of other sensors (benchmarks/sim_to_real.py, benchmarks/RESULTS.md).
+    0.29, and 0.45 on 25 frames of other sensors (benchmarks/sim_to_real/sim_to_real.py, benchmarks/RESULTS.md).
 
     Keyword arguments override TrainConfig fields (steps=..., lr=...); `loss_spec` replaces the loss (a
     `build_loss` spec). The gradient term pays off over the full 1200 steps only: lessons 06, 07 and 09

@@ -1,4 +1,4 @@
-"""benchmarks/sim_to_real.py --render-size (rooms rendered large, shrunk like a photo) and benchmarks/other_frames.py."""
+"""benchmarks/sim_to_real/sim_to_real.py --render-size (rooms rendered large, shrunk like a photo) and benchmarks/sim_to_real/other_frames.py."""
 import importlib.util
 import sys
 from pathlib import Path
@@ -8,7 +8,7 @@ from PIL import Image
 
 from course_lib.data import heldout_rooms
 
-BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks" / "sim_to_real"
 
 
 def _benchmark(name="sim_to_real"):
@@ -77,7 +77,7 @@ def test_other_frames_scores_each_checkpoint_and_averages_the_seeds(tmp_path, ca
     assert "lab: 48x64, fx 52.0 px, median depth 2.50 m, 100% measured" in out
     assert out.count("[3] ") == 3                          # the frames' numbers: listed once, then per checkpoint
     # the floor: one constant depth, the median over every pixel of the 48 training rooms (96x128) that
-    # benchmarks/real_frames.py names, worked out here from the rendered depth maps; on these flat frames its
+    # benchmarks/sim_to_real/real_frames.py names, worked out here from the rendered depth maps; on these flat frames its
     # delta1 is the share of frames within 25 % of it, and a flat wall at each frame's own median is exact
     rooms = _benchmark("real_frames").training_rooms(48, (96, 128))
     depths = np.concatenate([rooms.sample(i)["depth"].ravel() for i in range(48)])

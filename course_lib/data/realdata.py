@@ -67,7 +67,7 @@ def read_frame_folder(folder, K_default=None) -> RealFrame:
 
 def real_frames_in(folder) -> list[RealFrame]:
     """Every frame folder (`read_frame_folder`) directly inside `folder`, sorted by name: real RGB-D frames
-    from other datasets in one layout (benchmarks/other_frames.py)."""
+    from other datasets in one layout (benchmarks/sim_to_real/other_frames.py)."""
     return [read_frame_folder(sub) for sub in sorted(p for p in Path(folder).iterdir() if p.is_dir())]
 
 

@@ -413,7 +413,7 @@ class CameraEffects:
     blur_sigma (px), noise (the noise std of a mid-grey pixel, in 0-255 units; it grows with the square
     root of the brightness, as photon noise does) and jpeg_quality are (low, high) ranges. For
     synthetic rooms, whose renders are sharp and clean, when the model is meant for real photos
-    (benchmarks/sim_to_real.py measures it).
+    (benchmarks/sim_to_real/sim_to_real.py measures it).
     """
 
     random = True

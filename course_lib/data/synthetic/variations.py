@@ -59,7 +59,7 @@ def photo_lighting(scene: RoomScene, p: float) -> RoomScene:
     Without it the renders are brighter and flatter than photos: over 40 rooms at 240x320 the mean gray
     level is 0.61 and its standard deviation in a frame 0.14, against 0.47 and 0.27 on twelve NYU photos
     (gray in 0..1). With it: 0.47 and 0.21. A network trained on the flat renders reads the contrast of a
-    real photo as nearness (benchmarks/photometric_probe.py); with the default share, lesson 03's recipe
+    real photo as nearness (benchmarks/sim_to_real/photometric_probe.py); with the default share, lesson 03's recipe
     went from delta1 0.13 to 0.23 on four real NYU frames (benchmarks/RESULTS.md). A pure function of
     the scene's seed; depth and normals do not change."""
     if p <= 0:
@@ -103,7 +103,7 @@ def photo_surfaces(scene: RoomScene, p: float) -> RoomScene:
 
     In the plain rooms walls and floors are almost uniform and all the detail belongs to furniture near
     the camera, so a network learns to read detail as nearness; real rooms are busy everywhere
-    (benchmarks/photometric_probe.py). Off by default (`PHOTO_SURFACES`): with half the rooms so and a
+    (benchmarks/sim_to_real/photometric_probe.py). Off by default (`PHOTO_SURFACES`): with half the rooms so and a
     colour jitter of 0.5, lesson 03's recipe scored 0.42 on four real NYU frames over three training
     seeds (0.35 without), within the seeds' spread, while the median-scaled delta1, the shape of the
     depth, fell from 0.71 to 0.62 on every seed (benchmarks/RESULTS.md). A pure function of the

@@ -1,23 +1,23 @@
 """Sim-to-real: train the course's CPU recipe on synthetic rooms only, then measure it on real NYU frames.
 
-    COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py    # the default rooms and augmentation
-    COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py --zoom 1.25  # with random zooms of 1-1.25x
-    COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py --camera-effects 0.5   # blur, noise, JPEG
-    COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py --jitter 0.5  # stronger colour jitter
-    COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py --random-textures 0.5  # domain randomisation
-    COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py --photo-light 0  # flat light, as before
-    COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py --surfaces 0.5  # busy walls and floors
-    COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py --clutter 0.5  # small things on tables, floor
-    COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py --long-views 0.5  # views along the room
-    COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py --doorways 0  # no openings (renderer 2)
-    COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py --seeds 0 1 2  # the spread of three seeds
-    COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py --encoder resnet18  # a ResNet-18 U-Net
-    COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py --encoder efficientnet_lite0 --pretrained
+    COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real/sim_to_real.py    # the default rooms and augmentation
+    COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real/sim_to_real.py --zoom 1.25  # with random zooms of 1-1.25x
+    COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real/sim_to_real.py --camera-effects 0.5   # blur, noise, JPEG
+    COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real/sim_to_real.py --jitter 0.5  # stronger colour jitter
+    COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real/sim_to_real.py --random-textures 0.5  # domain randomisation
+    COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real/sim_to_real.py --photo-light 0  # flat light, as before
+    COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real/sim_to_real.py --surfaces 0.5  # busy walls and floors
+    COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real/sim_to_real.py --clutter 0.5  # small things on tables, floor
+    COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real/sim_to_real.py --long-views 0.5  # views along the room
+    COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real/sim_to_real.py --doorways 0  # no openings (renderer 2)
+    COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real/sim_to_real.py --seeds 0 1 2  # the spread of three seeds
+    COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real/sim_to_real.py --encoder resnet18  # a ResNet-18 U-Net
+    COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real/sim_to_real.py --encoder efficientnet_lite0 --pretrained
                                                   # the U-Net on EfficientNet-Lite0 from ImageNet weights (pip, offline)
-    COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py --base-channels 32  # a wider U-Net
-    COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py --loss log_rmse=1,grad=1,normal=1
-    COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py --render-size 240 320  # shrunk like photos
-    COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real.py --extra-frames FRAMES  # + other sensors
+    COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real/sim_to_real.py --base-channels 32  # a wider U-Net
+    COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real/sim_to_real.py --loss log_rmse=1,grad=1,normal=1
+    COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real/sim_to_real.py --render-size 240 320  # shrunk like photos
+    COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real/sim_to_real.py --extra-frames FRAMES  # + other sensors
 
 The recipe is `course_lib.runs.cpu_recipe()` (printed first; about 7 minutes on 2 CPU cores): a
 16-channel U-Net at 96x128, 1000 synthetic rooms, log-RMSE + 0.5 x the gradient loss, 1200 steps of
@@ -56,9 +56,9 @@ import re
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]           # the repository
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from real_frames import HEADER, draw_predictions, load_frames, print_floor, print_rows, rooms_median_depth  # noqa: E402  (the table of benchmarks/real_frames.py)
+from real_frames import HEADER, draw_predictions, load_frames, print_floor, print_rows, rooms_median_depth  # noqa: E402  (the table of benchmarks/sim_to_real/real_frames.py)
 
 
 def main(argv=None) -> int:

@@ -1,6 +1,6 @@
 """Score trained models on a folder of real RGB-D frames (more NYU frames, or other sensors and datasets).
 
-    python benchmarks/other_frames.py FRAMES runs/sim_to_real_zoom1*/last.pt [--crop eigen]
+    python benchmarks/sim_to_real/other_frames.py FRAMES runs/sim_to_real_zoom1*/last.pt [--crop eigen]
 
 FRAMES is a folder with one subfolder per frame: rgb.png (8-bit), depth.png (uint16 millimetres, 0 = no
 measurement, registered to the photo) and intrinsics.npy (the photo's 3x3 camera matrix in pixels). The
@@ -21,7 +21,7 @@ frame's true median depth, and the average training room (the per-pixel median o
 also averaged together, as `sim_to_real.py --seeds` does. `--pictures DIR` draws each checkpoint's
 predictions beside the photos and the measured depth.
 
-    python benchmarks/other_frames.py rooms:24 runs/sim_to_real_zoom1*/last.pt
+    python benchmarks/sim_to_real/other_frames.py rooms:24 runs/sim_to_real_zoom1*/last.pt
 
 scores the same way on the first N held-out synthetic rooms rendered at a photo's size (480x640, the
 NYU camera): the models' own kind of rooms through the same path, so that what the real frames show can

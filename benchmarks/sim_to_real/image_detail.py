@@ -1,15 +1,15 @@
 """How busy and how bright the pictures are, near and far: real NYU photos against the synthetic rooms.
 
-    COURSE_REALDATA=../shared/realdata python benchmarks/image_detail.py
-    COURSE_REALDATA=../shared/realdata python benchmarks/image_detail.py --size 96 128 --rooms 40
+    COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real/image_detail.py
+    COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real/image_detail.py --size 96 128 --rooms 40
 
 Detail is the mean absolute Laplacian of the gray image (0..1) at the size the course's CPU recipe
 trains at: each real photo loses its black border and is resized with LANCZOS (as `predict` resizes a
 photo), each room is rendered at that size; one more row renders the default rooms at 240x320 and shrinks
-them the same way (`benchmarks/sim_to_real.py --render-size 240 320` trains on such rooms). For the images
+them the same way (`benchmarks/sim_to_real/sim_to_real.py --render-size 240 320` trains on such rooms). For the images
 with depth it is also split by depth into the nearest and the farthest third of the pixels, and the mean
 gray level of those thirds is printed beside it. A network trained on rooms whose detail or light sits in one place can learn "busy means
-near" or "dark means near"; benchmarks/photometric_probe.py tests that on a trained model.
+near" or "dark means near"; benchmarks/sim_to_real/photometric_probe.py tests that on a trained model.
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Metric depth on the real NYU frames, at the training focal length and at the photos' own size.
 
-    COURSE_REALDATA=../shared/realdata python benchmarks/real_frames.py --checkpoint runs/03_unet/last.pt
+    COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real/real_frames.py --checkpoint runs/03_unet/last.pt
 
 For each real frame with depth (official test frame 1339 and three raw basement frames, 480x640 raw
 Kinect depth, holes excluded, Eigen crop) it prints delta1, abs_rel, the median-scaled delta1 and

@@ -1,6 +1,6 @@
 """Where the camera stood: height above the floor, pitch and roll of the real NYU frames, from their depth.
 
-    COURSE_REALDATA=../shared/realdata python benchmarks/camera_pose.py
+    COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real/camera_pose.py
 
 At a fixed focal length a network can read metric depth off the floor only if it knows how high the
 camera is and how it is tilted; if the synthetic rooms put the camera lower, or tilt it otherwise, than

@@ -1,6 +1,6 @@
 """What a depth model reads from the picture: median(gt)/median(pred) under photometric changes.
 
-    COURSE_REALDATA=../shared/realdata python benchmarks/photometric_probe.py runs/sim_to_real_zoom1/last.pt
+    COURSE_REALDATA=../shared/realdata python benchmarks/sim_to_real/photometric_probe.py runs/sim_to_real_zoom1/last.pt
 
 For each real frame in $COURSE_REALDATA (and four held-out synthetic rooms), the photo is changed
 (gain, gray, gamma, contrast, blur) and run through the `predict` path (resized to the model's training
