@@ -209,7 +209,8 @@ def cmd_train(args) -> int:
     config = TrainConfig(steps=args.steps, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                          weight_decay=args.weight_decay, grad_accum_steps=args.grad_accum, schedule=args.schedule,
                          warmup_steps=args.warmup_steps, device=args.device, amp=args.amp,
-                         channels_last=args.channels_last, compile=args.compile, sync_bn=args.sync_bn,
+                         channels_last={"on": True, "off": False}.get(args.channels_last, "auto"),
+                         compile=args.compile, sync_bn=args.sync_bn,
                          val_every=args.val_every, ema=args.ema, out_dir=str(out),
                          checkpoint_every=args.checkpoint_every, log_every=args.log_every,
                          progress=not args.no_progress, tensorboard=args.tensorboard, resume=args.resume,
@@ -410,8 +411,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup-steps", type=int, default=0)
     p.add_argument("--grad-accum", type=int, default=1, help="micro-batches per optimizer step")
     p.add_argument("--loss", default="l1", help="loss spec, e.g. 'l1=0.1,ssim=1.0,grad_l1=1.0' or 'densedepth'")
-    p.add_argument("--amp", default="auto", choices=["auto", "bf16", "fp16", "off"])
-    p.add_argument("--channels-last", action="store_true")
+    p.add_argument("--amp", default="auto", choices=["auto", "bf16", "fp16", "off"],
+                   help="mixed precision; auto (default): bf16 where the GPU or CPU computes it natively, else off")
+    p.add_argument("--channels-last", nargs="?", const="on", default="auto", choices=["auto", "on", "off"],
+                   help="channels_last memory layout; auto (default): on exactly when --amp gives bf16 or fp16; "
+                        "the flag alone means on")
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
     p.add_argument("--sync-bn", action="store_true", help="SyncBatchNorm across processes (torchrun)")
     p.add_argument("--ema", type=float, default=None, help="keep an EMA of the weights with this decay, e.g. 0.999")

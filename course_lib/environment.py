@@ -32,7 +32,8 @@ def cpu_has_fast_bf16() -> bool:
 
 
 def cpu_training_amp() -> str:
-    """The `TrainConfig.amp` a CPU run should use here: "bf16" where the CPU has it natively, else "off"."""
+    """"bf16" where this CPU computes it natively, else "off": the choice `TrainConfig(amp="auto")` makes on a
+    CPU, spelled out for code that names the precision it runs in."""
     return "bf16" if cpu_has_fast_bf16() else "off"
 
 

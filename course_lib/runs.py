@@ -20,8 +20,6 @@ from typing import Callable
 
 import torch
 
-from .environment import cpu_has_fast_bf16, cpu_training_amp
-
 RUNS_ENV = "COURSE_RUNS"
 RECIPE_FILE = "recipe.json"
 # TrainConfig fields that change where files go or what is printed, not the weights
@@ -163,7 +161,7 @@ class Recipe:
 # delta1) rises by 0.03-0.05 over log-RMSE alone, for 0.02 of held-out delta1 on the rooms (benchmarks/RESULTS.md)
 CPU_RECIPE = dict(image_size=(96, 128), base_channels=16, train_rooms=1000, loss_spec="log_rmse=1,grad=0.5",
                   config=dict(steps=1200, batch_size=8, lr=2e-3, schedule="cosine", warmup_steps=50,
-                              amp=cpu_training_amp(), channels_last=cpu_has_fast_bf16(), val_every=250))
+                              amp="auto", channels_last="auto", val_every=250))
 
 
 def cpu_recipe(loss_spec: str | None = None, **overrides) -> Recipe:

@@ -59,8 +59,9 @@ class TrainConfig:
     clip_grad_norm: float | None = 1.0
     # speed
     device: str = "auto"
-    amp: str = "auto"                   # "bf16" | "fp16" | "off" | "auto" (= bf16 on a GPU that has it, else off)
-    channels_last: bool = False
+    amp: str = "auto"                   # "bf16" | "fp16" | "off" | "auto": bf16 where the device computes it
+                                        # natively (a GPU that has it, a CPU with AVX512-BF16 or AMX), else float32
+    channels_last: bool | str = "auto"  # True | False | "auto" (= True exactly when autocast runs in bf16 or fp16)
     compile: bool = False
     compile_backend: str | None = None  # e.g. "aot_eager" to test compile without a C++ compiler
     sync_bn: bool = False               # SyncBatchNorm across processes (DDP only)
@@ -121,12 +122,20 @@ class EMA:
 # ----------------------------------------------------------------------------- pieces of the loop
 
 def resolve_amp(amp: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype for `amp` on `device` (None = full precision); warns when it falls back."""
+    """The autocast dtype for `amp` on `device` (None = full precision); warns when it falls back.
+
+    "auto" picks bf16 where the device computes it natively: a CUDA GPU that supports it, or a CPU with
+    AVX512-BF16 or AMX (`environment.cpu_has_fast_bf16`). Elsewhere float32: on an AVX2-only CPU bf16 is
+    emulated and slower than float32, though amp="bf16" still runs it there when asked.
+    """
+    from .environment import cpu_has_fast_bf16
+
     if amp not in ("auto", "bf16", "fp16", "off"):
         raise ValueError(f"amp must be 'bf16', 'fp16', 'off' or 'auto', got {amp!r}")
     bf16_ok = device.type == "cpu" or (device.type == "cuda" and torch.cuda.is_bf16_supported())
     if amp == "auto":
-        return torch.bfloat16 if device.type == "cuda" and bf16_ok else None
+        native = (device.type == "cuda" and bf16_ok) or (device.type == "cpu" and cpu_has_fast_bf16())
+        return torch.bfloat16 if native else None
     if amp == "bf16":
         if bf16_ok:
             return torch.bfloat16
@@ -138,6 +147,16 @@ def resolve_amp(amp: str, device: torch.device) -> torch.dtype | None:
         warnings.warn(f"amp='fp16' needs a CUDA GPU (found {device}); training in float32. "
                       "On a CPU use amp='bf16'.", stacklevel=3)
     return None
+
+
+def resolve_channels_last(channels_last: bool | str, amp_dtype: torch.dtype | None) -> bool:
+    """Whether to train in the channels_last layout: as given, or for "auto" exactly when autocast runs in
+    bf16 or fp16 (the reduced-precision convolution kernels want it; in float32 it helps less, or not at all)."""
+    if channels_last == "auto":
+        return amp_dtype is not None
+    if isinstance(channels_last, bool):
+        return channels_last
+    raise ValueError(f"channels_last must be True, False or 'auto', got {channels_last!r}")
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, total_steps: int):
@@ -361,6 +380,7 @@ class TrainRun:
     scaler: torch.amp.GradScaler         # enabled for fp16 only: scales the loss so small gradients survive
     loss_fn: object                      # (pred, depth, valid) -> tensor or (total, {name: part})
     amp_dtype: torch.dtype | None        # autocast dtype (bfloat16 / float16), None = float32
+    channels_last: bool                  # images and weights in the channels_last layout (resolve_channels_last)
     train_loader: DataLoader
     sampler: ShardedSampler | None       # None when a DataLoader was passed in
     val_loader: DataLoader | None
@@ -383,16 +403,18 @@ class TrainRun:
         return self.info.device
 
 
-def prepare_model(model: torch.nn.Module, config: TrainConfig, info: DistInfo) -> torch.nn.Module:
+def prepare_model(model: torch.nn.Module, config: TrainConfig, info: DistInfo,
+                  amp_dtype: torch.dtype | None = None) -> torch.nn.Module:
     """The model on its device (in place), with SyncBatchNorm under DDP and channels_last when asked.
 
     channels_last stores a (B, C, H, W) tensor as (B, H, W, C) in memory: convolutions run faster
-    that way on recent CPUs and on tensor-core GPUs (lesson 11).
+    that way on recent CPUs and on tensor-core GPUs, above all in bf16 (lesson 11). `config.channels_last`
+    "auto" means: when `amp_dtype` (the autocast dtype, None = float32) is bf16 or fp16.
     """
     if config.sync_bn and info.is_distributed:
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     model.to(info.device)
-    if config.channels_last:
+    if resolve_channels_last(config.channels_last, amp_dtype):
         model.to(memory_format=torch.channels_last)
     return model
 
@@ -416,7 +438,7 @@ def setup_run(model: torch.nn.Module, train_data, val_data, loss, config: TrainC
     """Set-up: model, optimizer, gradient scaler, EMA, data loaders, schedule, and a fresh TrainState."""
     from .losses import build_loss
 
-    raw_model = prepare_model(model, config, info)
+    raw_model = prepare_model(model, config, info, amp_dtype)
     optimizer = build_optimizer(raw_model, config)
     stride = getattr(raw_model, "output_stride", None)
     scaler = torch.amp.GradScaler(info.device.type, enabled=amp_dtype == torch.float16)
@@ -430,6 +452,7 @@ def setup_run(model: torch.nn.Module, train_data, val_data, loss, config: TrainC
     scheduler = build_scheduler(optimizer, config, total_steps)
     run = TrainRun(config=config, info=info, raw_model=raw_model, optimizer=optimizer, scheduler=scheduler,
                    scaler=scaler, loss_fn=loss if loss is not None else build_loss("l1"), amp_dtype=amp_dtype,
+                   channels_last=resolve_channels_last(config.channels_last, amp_dtype),
                    train_loader=train_loader, sampler=sampler, val_loader=val_loader, total_steps=total_steps,
                    batches_per_epoch=len(train_loader), accum=max(int(config.grad_accum_steps), 1),
                    stride=stride, camera=camera, out_dir=Path(config.out_dir) if config.out_dir else None,
@@ -549,7 +572,7 @@ def train_step(run: TrainRun, state: TrainState, batches, meter: LossMeter) -> f
     try:
         for micro in range(accum):
             state.epoch, state.batch_in_epoch, batch = next(batches)
-            images, depth, valid = _to_device(batch, run.device, config.channels_last)  # (B,3,H,W), (B,1,H,W) x2
+            images, depth, valid = _to_device(batch, run.device, run.channels_last)  # (B,3,H,W), (B,1,H,W) x2
             last_micro = micro == accum - 1
             sync = run.ddp.no_sync() if run.ddp is not None and not last_micro else contextlib.nullcontext()
             with sync:
@@ -614,7 +637,7 @@ def run_validation(run: TrainRun, state: TrainState) -> dict:
     """Validation: metrics of the EMA (or raw) model; best.pt when the watched metric improved; early stopping."""
     config = run.config
     metrics = validate(run.ema.module if run.ema is not None else run.raw_model, run.val_loader, run.device,
-                       run.amp_dtype, config.channels_last, run.info, run.loss_fn)
+                       run.amp_dtype, run.channels_last, run.info, run.loss_fn)
     state.metrics = metrics
     _append(state.history, {"val_step": state.step, **metrics})
     name, best = state.best["metric"], state.best["value"]

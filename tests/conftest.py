@@ -15,10 +15,9 @@ def small_trained_checkpoint(tmp_path_factory):
     the camera and quantization tests need: an untrained network predicts the same depth everywhere.
     It trains on renderer 1's rooms (`FLAT_ROOMS`: flat light, plain walls), which a minute of training
     learns clearly; the tests that measure it use the same rooms. The default rooms are harder. It trains
-    in bf16 where the CPU has it natively and in float32 elsewhere (`cpu_training_amp`), as the lessons do.
+    in bf16 where the CPU has it natively and in float32 elsewhere (`amp="auto"`), as the lessons do.
     """
     from course_lib import seed_everything
-    from course_lib.environment import cpu_training_amp
     from course_lib.data import SyntheticRooms
     from course_lib.data.cached import CachedSamples
     from course_lib.losses import build_loss
@@ -30,6 +29,6 @@ def small_trained_checkpoint(tmp_path_factory):
     model = build_model("unet", base_channels=8, depth=3)
     rooms = CachedSamples(SyntheticRooms(32, size=SMALL_TRAIN_SIZE, seed=1, **FLAT_ROOMS))
     fit(model, rooms, None, build_loss("silog"),
-        TrainConfig(steps=120, batch_size=8, lr=3e-3, amp=cpu_training_amp(), val_every=None, checkpoint_every=None,
+        TrainConfig(steps=120, batch_size=8, lr=3e-3, amp="auto", val_every=None, checkpoint_every=None,
                     progress=False, out_dir=str(out)))
     return out / "last.pt"

@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from course_lib.checkpoint import load_checkpoint
-from course_lib.cli import main
+from course_lib.cli import build_parser, main
 from course_lib.errors import CheckpointError
 from course_lib.models import build_model
 
@@ -34,6 +34,15 @@ def test_train_writes_checkpoints_and_log(run_dir):
     assert ckpt["step"] == 4 and ckpt["model_config"]["name"] == "unet"
     assert (run_dir / "best.pt").exists() and (run_dir / "log.csv").exists()
     assert "val_abs_rel" in ckpt["metrics"] and "grad_l1" in ckpt["history"]
+    assert ckpt["config"]["amp"] == "auto" and ckpt["config"]["channels_last"] == "auto"   # the library's choice
+
+
+def test_precision_and_layout_flags():
+    train = ["train", "--out", "runs/x"]
+    parse = build_parser().parse_args
+    assert parse(train).amp == "auto" and parse(train).channels_last == "auto"
+    assert parse(train + ["--channels-last"]).channels_last == "on"          # the flag alone, as before
+    assert parse(train + ["--channels-last", "off", "--amp", "bf16"]).channels_last == "off"
 
 
 def test_fresh_run_into_a_used_folder_is_refused_then_resumed(run_dir, tmp_path, capsys):

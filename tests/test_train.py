@@ -13,7 +13,10 @@ from course_lib.data.cached import CachedSamples
 from course_lib.errors import CourseError
 from course_lib.losses import build_loss
 from course_lib.models import build_model, predict
-from course_lib.train import LivePlot, TrainConfig, build_scheduler, fit, load_checkpoint, load_model, resolve_amp
+from course_lib import environment
+from course_lib.distributed import DistInfo
+from course_lib.train import (LivePlot, TrainConfig, build_scheduler, fit, load_checkpoint, load_model, prepare_model,
+                              resolve_amp, resolve_channels_last)
 
 SIZE = (40, 56)
 
@@ -109,8 +112,9 @@ def test_early_stopping_ema_and_callbacks(rooms, tmp_path):
             events.append(("end", state.step))
 
     # lr 0 after the first steps: the metric cannot improve, so patience 2 stops at the 3rd validation
+    # (in float32: bf16 rounding could move the figure either way)
     config = TrainConfig(steps=100, batch_size=4, lr=0.0, val_every=2, early_stopping="abs_rel", patience=2,
-                         ema=0.5, progress=False, out_dir=str(tmp_path), device="cpu", log_every=2)
+                         ema=0.5, progress=False, out_dir=str(tmp_path), device="cpu", log_every=2, amp="off")
     model = small_unet()
     history = fit(model, train, heldout, None, config, callbacks=[Recorder(), LivePlot()])
     assert history["val_step"] == [2, 4, 6]
@@ -150,13 +154,37 @@ def test_speed_options_run_on_the_cpu(rooms, options):
 def test_amp_choice_follows_the_device():
     assert resolve_amp("bf16", torch.device("cpu")) == torch.bfloat16
     assert resolve_amp("off", torch.device("cpu")) is None
-    assert resolve_amp("auto", torch.device("cpu")) is None
+    native_bf16 = environment.cpu_has_fast_bf16()
+    assert resolve_amp("auto", torch.device("cpu")) == (torch.bfloat16 if native_bf16 else None)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         assert resolve_amp("fp16", torch.device("cpu")) is None
     assert any("fp16" in str(w.message) for w in caught)
     with pytest.raises(ValueError, match="amp must be"):
         resolve_amp("fp8", torch.device("cpu"))
+
+
+@pytest.mark.parametrize("native_bf16", [True, False], ids=["native-bf16-cpu", "avx2-cpu"])
+def test_auto_precision_and_layout_follow_the_cpu(monkeypatch, native_bf16):
+    """amp="auto": bf16 exactly where the CPU computes it natively; channels_last="auto": exactly under autocast."""
+    monkeypatch.setattr(environment, "cpu_has_fast_bf16", lambda: native_bf16)
+    cpu = torch.device("cpu")
+    amp_dtype = resolve_amp("auto", cpu)
+    assert amp_dtype == (torch.bfloat16 if native_bf16 else None)
+    assert resolve_amp("bf16", cpu) == torch.bfloat16 and resolve_amp("off", cpu) is None   # explicit values as asked
+    config = TrainConfig()
+    assert config.amp == "auto" and config.channels_last == "auto"
+    assert resolve_channels_last(config.channels_last, amp_dtype) is native_bf16
+    model = prepare_model(nn.Conv2d(3, 4, 3), config, DistInfo(device=cpu), amp_dtype)
+    assert model.weight.is_contiguous(memory_format=torch.channels_last) is native_bf16
+
+
+def test_channels_last_choice():
+    assert resolve_channels_last("auto", torch.bfloat16) and resolve_channels_last("auto", torch.float16)
+    assert not resolve_channels_last("auto", None)
+    assert resolve_channels_last(True, None) and not resolve_channels_last(False, torch.bfloat16)
+    with pytest.raises(ValueError, match="channels_last must be"):
+        resolve_channels_last("yes", None)
 
 
 def test_tensorboard_logs_are_written(rooms, tmp_path):
