@@ -157,25 +157,23 @@ class Recipe:
                 f"warm-up steps; amp={c.amp}, channels_last={c.channels_last}; validation every {c.val_every} steps")
 
 
-# log-RMSE plus half of Hu et al.'s gradient term (lesson 05): on 45 real frames the maps' shape (median-scaled
-# delta1) rises by 0.03-0.05 over log-RMSE alone, for 0.02 of held-out delta1 on the rooms (benchmarks/RESULTS.md)
-CPU_RECIPE = dict(image_size=(96, 128), base_channels=16, train_rooms=1000, loss_spec="log_rmse=1,grad=0.5",
+# lesson 03's recipe: a narrow U-Net, 1000 synthetic rooms at 96x128, log-RMSE, 1200 steps of AdamW with warm-up and
+# cosine decay; the precision and layout are the library's choice (bf16 and channels_last where the CPU has native bf16)
+CPU_RECIPE = dict(image_size=(96, 128), base_channels=16, train_rooms=1000, loss_spec="log_rmse",
                   config=dict(steps=1200, batch_size=8, lr=2e-3, schedule="cosine", warmup_steps=50,
                               amp="auto", channels_last="auto", val_every=250))
 
 
 def cpu_recipe(loss_spec: str | None = None, **overrides) -> Recipe:
-    """The recipe that trains a narrow U-Net on synthetic rooms to held-out delta1 0.73-0.75 in about
-    5 minutes on a 2-core CPU with native bf16 (renderer 3's rooms; measured in lesson 03; lessons 06, 07
-    and 09 reuse it). Its loss is log-RMSE plus half of lesson 05's gradient term, which keeps the network
-    from painting a photo's light and dark patches into the depth. On real photos it is near the floors
-    that ignore the photo: delta1 0.32 on 20 of NYU's official test frames, where one constant depth scores
-    0.29, and 0.45 on 25 frames of other sensors (benchmarks/sim_to_real/sim_to_real.py, benchmarks/RESULTS.md).
+    """The recipe that trains a narrow U-Net (16 base channels) on 1000 synthetic rooms at 96x128 in a few
+    minutes on a 2-core CPU: log-RMSE loss, 1200 steps of batch 8, AdamW at lr 2e-3 with 50 warm-up steps
+    and cosine decay, in bf16 with channels_last where the CPU computes bf16 natively (`TrainConfig`'s
+    "auto"), else in float32. Lesson 03 trains it; lessons 06, 07 and 09 train their models with it under
+    shorter budgets, and the course's model for photos (`train --preset photo`) with all of it.
 
     Keyword arguments override TrainConfig fields (steps=..., lr=...); `loss_spec` replaces the loss (a
-    `build_loss` spec). The gradient term pays off over the full 1200 steps only: lessons 06, 07 and 09
-    train 200-240 steps with "log_rmse" alone (at 240 steps the term cost lesson 06's two U-Nets 0.10 and
-    0.15 of delta1). The returned Recipe says the data and model it was tuned for.
+    `build_loss` spec, e.g. "log_rmse=1,grad=0.5" adds half of lesson 05's gradient term). The returned
+    Recipe says the data and model it was tuned for.
     """
     from .losses import build_loss
     from .train import TrainConfig

@@ -16,10 +16,10 @@ def test_cpu_recipe_settings_and_overrides():
     assert short.config.steps == 7 and short.config.lr == 1e-4
     assert cpu_recipe().config.steps == recipe.config.steps      # overrides do not leak into the next call
     assert "96x128" in str(short) and "7 steps" in str(short)
-    # the loss: log-RMSE with half of the gradient term, or another spec (lessons 06, 07 and 09: log_rmse alone)
-    assert recipe.loss.weights == {"log_rmse": 1.0, "grad": 0.5} and recipe.loss_spec in str(recipe)
-    plain = cpu_recipe(loss_spec="log_rmse", steps=7)
-    assert plain.loss.weights == {"log_rmse": 1.0} and plain.loss_spec == "log_rmse" and plain.config.steps == 7
+    # the loss: log-RMSE (lesson 03), or another spec, e.g. with lesson 05's gradient term
+    assert recipe.loss.weights == {"log_rmse": 1.0} and recipe.loss_spec in str(recipe)
+    edges = cpu_recipe(loss_spec="log_rmse=1,grad=0.5", steps=7)
+    assert edges.loss.weights == {"log_rmse": 1.0, "grad": 0.5} and edges.config.steps == 7
     assert cpu_recipe().loss.weights == recipe.loss.weights      # nor does the loss
 
 
