@@ -191,14 +191,15 @@ HELDOUT = dict(rooms=64, size=(96, 128))        # every lesson that scores on ro
 HELDOUT_QUICK = dict(rooms=8, size=(48, 64))    # quick mode: only proves the code runs
 
 
-def course_heldout(quick: bool = False, size=None, transform=None):
+def course_heldout(quick: bool = False, size=None, transform=None, raw_depth: bool = False):
     """The course's held-out set: 64 synthetic rooms at 96x128 (`heldout_rooms` seeds 10**9 ...), the same in
     every lesson, so one model has one number. Quick mode: 8 rooms at 48x64. `size` (H, W) renders the
-    same rooms at another size, for a model that needs one (its numbers then say so)."""
+    same rooms at another size, for a model that needs one (its numbers then say so). `raw_depth` adds each
+    room's Kinect-like raw depth (lesson 08); the rooms and their exact depth stay the same."""
     from .data import heldout_rooms
 
     spec = HELDOUT_QUICK if quick else HELDOUT
-    return heldout_rooms(spec["rooms"], size=tuple(size or spec["size"]), transform=transform)
+    return heldout_rooms(spec["rooms"], size=tuple(size or spec["size"]), transform=transform, raw_depth=raw_depth)
 
 
 # ----------------------------------------------------------------------------- the model later lessons evaluate

@@ -26,3 +26,12 @@ def test_cpu_recipe_settings_and_overrides():
 def test_cpu_recipe_rejects_unknown_settings():
     with pytest.raises(TypeError):
         cpu_recipe(stepz=3)
+
+
+def test_course_heldout_with_raw_depth_is_the_same_rooms():
+    from course_lib.runs import course_heldout
+
+    plain, with_raw = course_heldout(quick=True), course_heldout(quick=True, raw_depth=True)
+    assert len(plain) == len(with_raw) == 8
+    a, b = plain.sample(3), with_raw.sample(3)
+    assert (a["rgb"] == b["rgb"]).all() and (a["depth"] == b["depth"]).all() and "raw_depth" in b
