@@ -55,11 +55,11 @@ def make_train_step(model: torch.nn.Module, images: torch.Tensor, depth: torch.T
 
 
 def time_train_steps(build: Callable[[], torch.nn.Module], size: tuple[int, int], batch_size: int = 8,
-                     steps: int = 4, warmup: int = 1, amp: str = "off", channels_last: bool = False,
+                     steps: int = 4, warmup: int = 1, amp: str = "off", channels_last: bool | str = False,
                      compile: bool = False, device: str = "cpu", seed: int = 0) -> dict:
     """Images per second of `steps` timed training steps of a fresh `build()` model, after `warmup` untimed ones.
 
-    amp: "off" | "bf16" | "fp16" (as TrainConfig.amp; fp16 only on CUDA). The warm-up absorbs
+    amp and channels_last: as TrainConfig's ("auto" decides as `fit` does; fp16 only on CUDA). The warm-up absorbs
     one-time costs (torch.compile compiles there; allocator caches fill), and `warmup_s` reports it.
     Each step is timed on its own and the rate comes from the median step (`step_s`), so one step slowed
     by another process on a shared machine does not move it; `step_times_s` lists them all. On CUDA,
@@ -68,12 +68,13 @@ def time_train_steps(build: Callable[[], torch.nn.Module], size: tuple[int, int]
     its own: benchmarks/train_throughput.py measures it that way).
     """
     from .environment import pick_device
-    from .train import resolve_amp
+    from .train import resolve_amp, resolve_channels_last
 
     if steps < 1 or warmup < 0:
         raise ValueError(f"steps must be >= 1 and warmup >= 0, got steps={steps}, warmup={warmup}")
     dev = pick_device(device)
     amp_dtype = resolve_amp(amp, dev) if amp != "off" else None
+    channels_last = resolve_channels_last(channels_last, amp_dtype)
     torch.manual_seed(seed)
     model = build().to(dev).train()
     h, w = size

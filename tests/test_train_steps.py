@@ -104,6 +104,14 @@ def test_time_train_steps_reports_a_rate(mode):
         time_train_steps(Net, (12, 16), steps=0)
 
 
+def test_time_train_steps_decides_auto_as_fit_does(monkeypatch):
+    from course_lib import environment
+
+    monkeypatch.setattr(environment, "cpu_has_fast_bf16", lambda: False)    # float32: no channels_last
+    result = time_train_steps(Net, (12, 16), batch_size=2, steps=1, warmup=0, amp="auto", channels_last="auto")
+    assert result["channels_last"] is False and result["amp"] == "auto"
+
+
 @pytest.mark.cuda
 def test_time_train_steps_reports_cuda_peak_memory():
     result = time_train_steps(Net, (32, 48), batch_size=4, steps=2, warmup=1, device="cuda")
