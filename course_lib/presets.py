@@ -4,7 +4,8 @@ A preset is a recipe the course already trains, turned into the values of the tr
 
     photo    the course's model for photos: a U-Net decoder on EfficientNet-Lite0 with ImageNet weights
              (`runs.PHOTO_MODEL`, weights from the pip package, no download), the encoder at the learning-rate
-             scale of `runs.photo_recipe`, trained with lesson 03's full CPU recipe (`runs.cpu_recipe()`):
+             scale of `runs.photo_recipe`, trained with lesson 03's full CPU recipe (`runs.cpu_recipe()`) and
+             the loss `runs.PHOTO_PRESET_LOSS` (log-RMSE plus half of lesson 05's gradient term):
              the recipe `benchmarks/sim_to_real/sim_to_real.py --encoder efficientnet_lite0 --pretrained`
              measured on real NYU frames (benchmarks/RESULTS.md). Lesson 06 trains the same network with
              the same encoder scale under its shorter budget (`runs.PHOTO`).
@@ -43,9 +44,9 @@ def _recipe_values(recipe, encoder: bool) -> dict:
 
 
 def _photo() -> dict:
-    from .runs import PHOTO_MODEL, cpu_recipe, photo_recipe
+    from .runs import PHOTO_MODEL, PHOTO_PRESET_LOSS, cpu_recipe, photo_recipe
 
-    recipe = cpu_recipe(encoder_lr_scale=photo_recipe().config.encoder_lr_scale)
+    recipe = cpu_recipe(loss_spec=PHOTO_PRESET_LOSS, encoder_lr_scale=photo_recipe().config.encoder_lr_scale)
     return {**_model_values(PHOTO_MODEL), **_recipe_values(recipe, encoder=True)}
 
 
@@ -60,7 +61,7 @@ def _unet03() -> dict:
 # name: (what it trains, the function that resolves it)
 PRESETS = {
     "photo": ("the course's model for photos: EfficientNet-Lite0 U-Net from ImageNet weights, lesson 03's CPU "
-              "recipe", _photo),
+              "recipe with log-RMSE + 0.5 x gradient", _photo),
     "unet03": ("lesson 03's U-Net (16 base channels) with its CPU recipe", _unet03),
 }
 

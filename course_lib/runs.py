@@ -261,6 +261,9 @@ PHOTO_RUN = "06_lite0_unet_imagenet"      # lesson 06's EfficientNet-Lite0 U-Net
 # lesson 06's budget for it (and for every model it compares); the fallback is what `photo_model` trains when
 # lesson 06 has not been run
 PHOTO = dict(image_size=(96, 128), train_rooms=400, steps=300)
+# `train --preset photo`: the same network on lesson 03's full CPU recipe with half of lesson 05's gradient term
+# added to log-RMSE, the recipe measured on real NYU frames (benchmarks/RESULTS.md, "The model for photos")
+PHOTO_PRESET_LOSS = "log_rmse=1,grad=0.5"
 PHOTO_FALLBACK = dict(image_size=(96, 128), train_rooms=200, steps=150)
 PHOTO_FALLBACK_QUICK = dict(image_size=(64, 96), train_rooms=16, steps=4)
 
