@@ -29,6 +29,17 @@ def cmd_run_notebooks(args) -> int:
     return 1 if failed else 0
 
 
+def cmd_site(args) -> int:
+    from .site import build_site
+
+    try:
+        build_site(args.out, args.executed, notebooks=args.notebooks, only=args.only, quick=args.quick,
+                   repo_url=args.repo_url, site_url=args.site_url)
+    except ValueError as exc:                 # an unknown lesson number
+        raise CourseError(str(exc)) from None
+    return 0
+
+
 # ----------------------------------------------------------------------------- train / evaluate / predict / export
 
 def _is_main_process() -> bool:
@@ -387,6 +398,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=int, default=None, help="seconds allowed per cell (default: no limit)")
     p.add_argument("--no-progress", action="store_true", help="no per-cell progress bar")
     p.set_defaults(func=cmd_run_notebooks)
+
+    p = sub.add_parser("site", help="build the course's website from the executed lessons (needs the site extra)")
+    p.add_argument("--out", default="build/site", help="folder for the static site (an earlier site there is replaced)")
+    p.add_argument("--from", dest="executed", default="build/notebooks",
+                   help="folder of notebooks executed by run-notebooks (default: build/notebooks)")
+    p.add_argument("--quick", action="store_true", help="execute the lessons missing from --from in quick mode")
+    p.add_argument("--only", nargs="+", metavar="NN", help="publish only these lesson numbers, e.g. --only 00 03")
+    p.add_argument("--notebooks", default=None, help="folder holding the lessons (default: the course's notebooks/)")
+    p.add_argument("--repo-url", default=None, help="the repository's web address, for links to its other files")
+    p.add_argument("--site-url", default=None, help="the address the site will be served from (for its sitemap)")
+    p.set_defaults(func=cmd_site)
 
     p = sub.add_parser("train", help="train a depth network (also under torchrun --nproc_per_node=K -m course_lib train)")
     p.add_argument("--preset", default=None, metavar="NAME",

@@ -71,6 +71,43 @@ def _describe_failure(exc: Exception) -> str:
     return f"{where} raised {ename}: {evalue}".strip()
 
 
+def machine_description() -> str:
+    """This machine in a few words, e.g. "2-core Intel Xeon Platinum 8481C, Linux, no GPU"."""
+    import platform
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    gpus = "no GPU"
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            names = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+            gpus = f"{len(names)}x {names[0]}" if len(names) > 1 else names[0]
+    except ImportError:
+        pass
+    return f"{os.cpu_count()}-core {cpu}, {platform.system()}, {gpus}"
+
+
+def _stamp_execution(executed: Path, quick: bool) -> None:
+    """Record the mode and the machine in the executed notebook's metadata (`course`), beside papermill's
+    start time and duration, so that a page built from it can say how and where it ran."""
+    if not executed.exists():
+        return
+    notebook = json.loads(executed.read_text())
+    notebook.setdefault("metadata", {})["course"] = {"mode": "quick" if quick else "default",
+                                                     "machine": machine_description()}
+    tmp = executed.with_name(executed.name + ".tmp")
+    tmp.write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n")
+    tmp.replace(executed)
+
+
 def run_lesson(path: Path, out_dir: Path, quick: bool, progress: bool = True,
                timeout_s: int | None = None) -> LessonRun:
     """Execute one lesson with papermill into `out_dir`; never raises for a failing lesson."""
@@ -96,6 +133,7 @@ def run_lesson(path: Path, out_dir: Path, quick: bool, progress: bool = True,
         except Exception as exc:  # a lesson that raises is reported, not propagated
             error = _describe_failure(exc)
     seconds = time.perf_counter() - start
+    _stamp_execution(out_dir / path.name, quick)
     return LessonRun(stem, "failed" if error else "ok", round(seconds, 1), load_figures(figures_file), error)
 
 
