@@ -264,6 +264,7 @@ PHOTO = dict(image_size=(96, 128), train_rooms=400, steps=300)
 # `train --preset photo`: the same network on lesson 03's full CPU recipe with half of lesson 05's gradient term
 # added to log-RMSE, the recipe measured on real NYU frames (benchmarks/RESULTS.md, "The model for photos")
 PHOTO_PRESET_LOSS = "log_rmse=1,grad=0.5"
+PHOTO_PRESET_RUN = "photo"                # `train --preset photo --out <runs_root()>/photo`: lessons 08 and 10 use it
 PHOTO_FALLBACK = dict(image_size=(96, 128), train_rooms=200, steps=150)
 PHOTO_FALLBACK_QUICK = dict(image_size=(64, 96), train_rooms=16, steps=4)
 
@@ -286,13 +287,43 @@ def build_photo_model() -> torch.nn.Module:
     return build_model(**PHOTO_MODEL)
 
 
+def finished_photo_preset(path) -> dict | None:
+    """The checkpoint at `path` when it is a `train --preset photo` run that finished all its steps, else None."""
+    from .checkpoint import load_checkpoint
+
+    path = Path(path)
+    if not path.exists():
+        return None
+    checkpoint = load_checkpoint(path, map_location="cpu")
+    total = checkpoint.get("total_steps")
+    if checkpoint.get("preset") != "photo" or total is None or int(checkpoint.get("step", -1)) < int(total):
+        return None
+    return checkpoint
+
+
 def photo_model(quick: bool = False, min_steps: int = 100) -> TrainedRun:
-    """Lesson 06's ImageNet EfficientNet-Lite0 U-Net (`runs_root()/06_lite0_unet_imagenet`) when it holds a
-    finished run of at least `min_steps` steps, else the same network trained here on fewer rooms and steps
-    (`runs_root()/photo_fallback`, loaded on a re-run; `_quick` and tiny in quick mode, which uses lesson 06's
-    quick run when there is one). Prints which. Lessons 08 and 10 run it on real photos.
+    """The course's model for photos, the first of these that is there (prints which):
+
+    1. the run of `python -m course_lib train --preset photo --out runs/photo` (`runs_root()/photo`, run from
+       the lessons' folder), when it finished all its steps (never in quick mode);
+    2. lesson 06's ImageNet EfficientNet-Lite0 U-Net (`runs_root()/06_lite0_unet_imagenet`), a finished run of
+       at least `min_steps` steps (quick mode: lesson 06's quick run);
+    3. the same network trained here on fewer rooms and steps (`runs_root()/photo_fallback`, loaded on a
+       re-run; `_quick` and tiny in quick mode).
+
+    Lessons 08 and 10 run it on real photos.
     """
     from .checkpoint import load_checkpoint, load_model
+
+    preset_path = runs_root() / PHOTO_PRESET_RUN / "last.pt"
+    checkpoint = None if quick else finished_photo_preset(preset_path)
+    if checkpoint is not None:
+        model = load_model(preset_path, weights="model")
+        print(f"using the model for photos trained by `train --preset photo` from {preset_path} "
+              f"({checkpoint['step']} steps, trained at {model.camera.describe()})")
+        return TrainedRun(model, dict(checkpoint.get("history") or {}), False, 0.0, preset_path.parent)
+    if not quick and preset_path.exists():
+        print(f"{preset_path} is not a finished `train --preset photo` run: not used")
 
     name = ("06_quick_" if quick else "06_") + PHOTO_RUN[3:]
     steps = finished_run_steps(name)

@@ -102,3 +102,29 @@ def test_an_explicit_flag_equal_to_the_default_still_overrides(tmp_path, capsys)
     assert ckpt["recipe"]["val_every"] == 200 and ckpt["config"]["val_every"] == 200
     assert ckpt["model_config"]["base_channels"] == 4 and ckpt["preset"] == "unet03"
     assert ckpt["recipe"]["loss"] == resolve_preset("unet03")["loss"]
+
+
+
+def test_lessons_use_a_finished_photo_preset_run(photo_run, tmp_path, monkeypatch, capsys):
+    """photo_model() takes `runs/photo` when `train --preset photo` finished there; an unfinished run is not one."""
+    import shutil
+
+    import torch
+
+    from course_lib.runs import PHOTO_PRESET_RUN, finished_photo_preset, photo_model
+
+    runs = tmp_path / "runs"
+    shutil.copytree(photo_run, runs / PHOTO_PRESET_RUN)
+    monkeypatch.setenv("COURSE_RUNS", str(runs))
+    run = photo_model()
+    assert "trained by `train --preset photo`" in capsys.readouterr().out
+    assert run.out_dir == runs / PHOTO_PRESET_RUN and not run.trained
+    reference = load_checkpoint(photo_run / "last.pt")["model"]
+    assert all(torch.equal(v, reference[k]) for k, v in run.model.state_dict().items())
+    # the same run cut short (as if interrupted), or another preset's run, is not the model for photos
+    assert finished_photo_preset(runs / PHOTO_PRESET_RUN / "last.pt") is not None
+    ckpt = load_checkpoint(photo_run / "last.pt")
+    torch.save({**ckpt, "step": 1}, tmp_path / "cut.pt")
+    torch.save({**ckpt, "preset": "unet03"}, tmp_path / "other.pt")
+    assert finished_photo_preset(tmp_path / "cut.pt") is None and finished_photo_preset(tmp_path / "other.pt") is None
+    assert finished_photo_preset(tmp_path / "absent.pt") is None
