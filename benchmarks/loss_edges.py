@@ -19,6 +19,7 @@ from course_lib.checkpoint import load_model
 from course_lib.data import make_dataset
 from course_lib.data.cached import CachedSamples
 from course_lib.losses import build_loss, sobel_gradients
+from course_lib.metrics import depth_metrics
 from course_lib.models import predict
 from course_lib.runs import course_heldout
 from course_lib.structure_metrics import edge_f1, edge_sharpness, normal_angle_error
@@ -39,7 +40,7 @@ def hu_edge_f1(pred, gt, threshold):
 
 def report(name, model, images, gts):
     p = predict(model, images)
-    d1 = float((torch.maximum(p / gts, gts / p) < 1.25).float().mean())
+    d1 = depth_metrics(p, gts)["d1"]                        # per-image mean, 0.001-10 m, no crop
     strict = edge_f1(p, gts, threshold=0.1)
     print(f"{name:32s} delta1 {d1:.3f}  F1@0.05 {float(edge_f1(p, gts, threshold=0.05)['f1'].mean()):.3f}  "
           f"F1@0.1 {float(strict['f1'].mean()):.3f} (P {float(strict['precision'].mean()):.2f} "

@@ -1,4 +1,6 @@
 """Fixtures shared by several test files."""
+import os
+
 import pytest
 
 SMALL_TRAIN_SIZE = (48, 64)
@@ -32,3 +34,48 @@ def small_trained_checkpoint(tmp_path_factory):
         TrainConfig(steps=120, batch_size=8, lr=3e-3, amp="auto", val_every=None, checkpoint_every=None,
                     progress=False, out_dir=str(out)))
     return out / "last.pt"
+
+
+# ----------------------------------------------------------------------------- the real browser (Chromium)
+
+def find_chromium() -> str | None:
+    """$COURSE_CHROMIUM, else the system's Chromium (Debian: `apt-get install chromium`)."""
+    import shutil
+
+    for candidate in (os.environ.get("COURSE_CHROMIUM"), "chromium", "chromium-browser", "google-chrome"):
+        if candidate and shutil.which(candidate):
+            return shutil.which(candidate)
+    return None
+
+
+def browser_missing() -> str | None:
+    """What the browser tests lack here (None: nothing); they skip, or fail with COURSE_REQUIRE_BROWSER=1."""
+    import importlib.util
+
+    if os.environ.get("COURSE_BROWSER_TESTS") == "0" and os.environ.get("COURSE_REQUIRE_BROWSER") != "1":
+        return "switched off (COURSE_BROWSER_TESTS=0)"
+    if find_chromium() is None:
+        return "Chromium (apt-get install -y chromium) is not installed"
+    if importlib.util.find_spec("playwright") is None:
+        return "playwright (pip install playwright) is not installed"
+    return None
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """A headless system Chromium driven by Playwright (no browser download), shared by the browser tests."""
+    missing = browser_missing()
+    if missing:
+        if os.environ.get("COURSE_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"the browser tests must run here (COURSE_REQUIRE_BROWSER=1), but {missing}")
+        pytest.skip(f"no browser tests: {missing}")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=find_chromium(), headless=True,
+                                     args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+

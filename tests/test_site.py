@@ -264,38 +264,6 @@ def test_a_lesson_page_shows_its_run_its_outputs_and_the_functions_it_uses(built
 
 # ----------------------------------------------------------------------------- in the browser
 
-def find_chromium() -> str | None:
-    for candidate in (os.environ.get("COURSE_CHROMIUM"), "chromium", "chromium-browser", "google-chrome"):
-        if candidate and shutil.which(candidate):
-            return shutil.which(candidate)
-    return None
-
-
-@pytest.fixture(scope="module")
-def browser():
-    chromium = find_chromium()
-    missing = None
-    if os.environ.get("COURSE_BROWSER_TESTS") == "0" and os.environ.get("COURSE_REQUIRE_BROWSER") != "1":
-        pytest.skip("browser tests switched off (COURSE_BROWSER_TESTS=0)")
-    if chromium is None:
-        missing = "Chromium (apt-get install -y chromium)"
-    elif __import__("importlib").util.find_spec("playwright") is None:
-        missing = "playwright (pip install playwright)"
-    if missing:
-        if os.environ.get("COURSE_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"the browser tests must run here (COURSE_REQUIRE_BROWSER=1) but {missing} is missing")
-        pytest.skip(f"no browser tests: {missing} is not installed")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=chromium, headless=True,
-                                     args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
-        try:
-            yield instance
-        finally:
-            instance.close()
-
-
 @pytest.fixture(scope="module")
 def served(built_site):
     """The site's base URL, served by a static file server on a free loopback port (as any host would)."""
